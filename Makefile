@@ -1,0 +1,58 @@
+# smartgroups: `make help` lists the targets. `make run` and `make test` do all set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export KAFKA_PORT ?= 9092
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install smartgroups with its dev tools
+
+.PHONY: kafka-up
+kafka-up: $(STAMP) ## Start the local Kafka broker (jars from Maven Central, KRaft) unless one runs
+	$(BIN)/python -m smartgroups.devbroker up
+
+.PHONY: kafka-down
+kafka-down: $(STAMP) ## Stop the local Kafka broker
+	$(BIN)/python -m smartgroups.devbroker down
+
+.PHONY: run
+run: $(STAMP) ## Install, start a broker (unless KAFKA_BOOTSTRAP_SERVERS is set), run the worker
+	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then $(BIN)/python -m smartgroups.devbroker up; fi
+	$(BIN)/smartgroups worker --demo
+
+.PHONY: lint
+lint: $(STAMP) ## Ruff (lint + format check) and mypy (strict on the core)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+.PHONY: fmt
+fmt: $(STAMP) ## Format and autofix
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+.PHONY: test
+test: $(STAMP) lint ## Install, lint, type-check and run the whole suite on a real broker
+	$(BIN)/pytest
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Unit and property tests only (no broker)
+	$(BIN)/pytest tests/unit tests/property
+
+.PHONY: clean
+clean: ## Remove local state (broker data, worker data); keeps the jar cache
+	rm -rf var

@@ -1,0 +1,1 @@
+"""The ``smartgroups`` command: one module per sub-command."""

@@ -1,0 +1,147 @@
+"""Configuration: one frozen, validated object built once at the edge (the CLI).
+
+Nothing in smartgroups reads the environment except :meth:`Settings.from_env`, which the CLI calls
+with ``os.environ`` and the flags it parsed. Flags win over variables, variables over defaults.
+
+| variable                     | default          | meaning                                      |
+|------------------------------|------------------|----------------------------------------------|
+| ``KAFKA_BOOTSTRAP_SERVERS``  | ``127.0.0.1:9092`` | broker list                                |
+| ``SMARTGROUPS_TOPIC_PREFIX`` | empty            | prefix of every topic name                   |
+| ``SMARTGROUPS_PARTITIONS``   | ``8``            | partitions of member-keyed and internal topics |
+| ``SMARTGROUPS_APP_ID``       | ``smartgroups``  | consumer group and internal topic prefix     |
+| ``SMARTGROUPS_DATA_DIR``     | ``./var/data``   | local RocksDB state                          |
+| ``SMARTGROUPS_WEB_PORT``     | ``6066``         | HTTP port of the worker                      |
+| ``SMARTGROUPS_TICK_INTERVAL``| ``1.0``          | seconds between time-trigger ticks           |
+| ``KAFKA_SECURITY_PROTOCOL``  | ``PLAINTEXT``    | PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL   |
+| ``KAFKA_SASL_MECHANISM``     | ``PLAIN``        | PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512        |
+| ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | unset | SASL credentials (never logged)  |
+| ``KAFKA_SSL_CAFILE`` / ``KAFKA_SSL_CERTFILE`` / ``KAFKA_SSL_KEYFILE`` | unset | TLS files |
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from smartgroups.errors import ConfigError
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+_ENV: dict[str, str] = {
+    "bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "topic_prefix": "SMARTGROUPS_TOPIC_PREFIX",
+    "partitions": "SMARTGROUPS_PARTITIONS",
+    "app_id": "SMARTGROUPS_APP_ID",
+    "data_dir": "SMARTGROUPS_DATA_DIR",
+    "web_port": "SMARTGROUPS_WEB_PORT",
+    "tick_interval": "SMARTGROUPS_TICK_INTERVAL",
+    "security_protocol": "KAFKA_SECURITY_PROTOCOL",
+    "sasl_mechanism": "KAFKA_SASL_MECHANISM",
+    "sasl_username": "KAFKA_SASL_USERNAME",
+    "sasl_password": "KAFKA_SASL_PASSWORD",
+    "ssl_cafile": "KAFKA_SSL_CAFILE",
+    "ssl_certfile": "KAFKA_SSL_CERTFILE",
+    "ssl_keyfile": "KAFKA_SSL_KEYFILE",
+}
+
+_TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,100}$")
+
+
+class Settings(BaseModel):
+    """Everything the worker and the CLI need to reach Kafka and keep state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    partitions: int = Field(default=8, ge=1, le=1024)
+    app_id: str = Field(default="smartgroups", pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    data_dir: Path = Path("./var/data")
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    tick_interval: float = Field(default=1.0, gt=0, le=60)
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str) -> str:
+        if "@" in value:
+            raise ValueError("put credentials in KAFKA_SASL_USERNAME/PASSWORD, not in the URL")
+        if not value.strip():
+            raise ValueError("must name at least one host:port")
+        return value.strip()
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_a_topic_fragment(cls, value: str) -> str:
+        if not _TOPIC_PREFIX.match(value):
+            raise ValueError("may hold only letters, digits, '.', '_' and '-'")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build settings from ``environ`` and flag ``overrides`` (``None`` means "not given").
+
+        Raises :class:`ConfigError` naming the offending variable or flag; secrets never appear.
+        """
+        values: dict[str, Any] = {
+            name: environ[var] for name, var in _ENV.items() if environ.get(var, "") != ""
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_ENV.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else '?'}: {err['msg']}"
+                for err in exc.errors(include_input=False)
+            )
+            raise ConfigError(f"invalid configuration: {problems}") from None
+
+    def topic(self, name: str) -> str:
+        """The full name of contract topic ``name`` (prefix applied)."""
+        return f"{self.topic_prefix}{name}"
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Connection options for aiokafka clients (security included, secret unwrapped here only)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        if self.security_protocol.endswith("SSL"):
+            options["ssl_context"] = self._ssl_context()
+        return options
+
+    def _ssl_context(self) -> Any:
+        import ssl
+
+        context = ssl.create_default_context(
+            cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+        )
+        if self.ssl_certfile:
+            context.load_cert_chain(
+                str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+            )
+        return context
+
+    def __repr__(self) -> str:  # pydantic already masks SecretStr; keep the repr short
+        return (
+            f"Settings(bootstrap_servers={self.bootstrap_servers!r}, prefix={self.topic_prefix!r},"
+            f" partitions={self.partitions}, app_id={self.app_id!r}, data_dir='{self.data_dir}',"
+            f" security_protocol={self.security_protocol!r})"
+        )

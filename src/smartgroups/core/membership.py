@@ -1,0 +1,258 @@
+"""Membership decisions: from a member's record and a space's groups to versioned transitions.
+
+This is the contract's section 1 as code. A member *m* is in group *g* exactly when *g* exists
+and is active and
+
+* *g* is static and the last membership command for the pair (newer than *g*'s creation) was
+  ``group.member_added``; or
+* *g* is smart, *m*'s status is eligible (``accepted``/``invited``/``pending``), *m* is not
+  blacklisted in *g* (by a command newer than *g*'s creation), and *g*'s conditions hold for *m*
+  at ``now`` — with ``groups`` being the set of groups *m* is in at that moment.
+
+:func:`decide` re-evaluates the given start groups in dependency order, cascading into groups
+whose ``groups`` triggers name a group whose verdict flipped, updates the record's pairs and
+returns one :class:`Transition` per flip with its ``version`` (1, 2, 3 … per pair, added first)
+and ``reason``. Only flips are returned: re-deciding an unchanged member returns nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from smartgroups.core.conditions import evaluate, next_change
+from smartgroups.core.matching import cascade
+from smartgroups.core.record import Command, MemberRecord, Pair
+from smartgroups.core.snapshot import MemberSnapshot
+from smartgroups.core.space import GroupEntry, SpaceGroups
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One membership change of the member: ``added`` or removed, its ``version`` and ``reason``."""
+
+    group_id: str
+    added: bool
+    version: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Primary:
+    """The group a definition command acted on, with the reasons its flip carries."""
+
+    group_id: str
+    added_reason: str
+    removed_reason: str
+
+
+def decide(
+    record: MemberRecord,
+    space: SpaceGroups,
+    start: Iterable[str],
+    now: datetime,
+    *,
+    primary: Primary | None = None,
+    erased: bool = False,
+) -> list[Transition]:
+    """Re-evaluate ``start`` (and what cascades from it) for ``record``; apply and return flips.
+
+    ``erased`` marks the decision that follows ``member.deleted`` (every removal's reason is
+    ``member_deleted``). Time-relative groups among ``start`` get their next due instant
+    recomputed in ``record.dues``.
+    """
+    now_ms = _ms(now)
+    snapshots: dict[frozenset[str], MemberSnapshot] = {}
+
+    def snapshot(groups_now: frozenset[str]) -> MemberSnapshot:
+        snap = snapshots.get(groups_now)
+        if snap is None:
+            snap = MemberSnapshot(record.profile, record.properties, record.answers, groups_now)
+            snapshots[groups_now] = snap
+        return snap
+
+    def verdict(group_id: str, groups_now: frozenset[str]) -> bool:
+        entry = space.get(group_id)
+        if entry is None or not entry.live:
+            return False
+        if entry.group.kind == "static":
+            return _on(record.static.get(group_id), entry)
+        if not record.eligible or _on(record.blacklist.get(group_id), entry):
+            return False
+        conditions = entry.group.conditions
+        return conditions is not None and evaluate(conditions, snapshot(groups_now), now)
+
+    start_ids = list(dict.fromkeys(start))
+    flips = cascade(space.index, start_ids, verdict, record.groups())
+    transitions: list[Transition] = []
+    for group_id, member in flips:
+        pair = record.pairs.get(group_id)
+        if pair is not None and pair.member == member:
+            continue
+        version = (pair.version if pair is not None else 0) + 1
+        record.pairs[group_id] = Pair(member, version, now_ms)
+        reason = _reason(record, space, group_id, member, primary, erased)
+        transitions.append(Transition(group_id, member, version, reason))
+    _schedule(record, space, start_ids, snapshot(record.groups()), now)
+    return transitions
+
+
+# -- one function per kind of input ------------------------------------------------------------
+
+
+def on_profile(
+    record: MemberRecord, space: SpaceGroups, patch: Mapping[str, object], now: datetime
+) -> list[Transition]:
+    """``member.upserted``: apply the partial profile, re-evaluate what it can affect.
+
+    A change of eligibility (status) affects every smart group: becoming eligible evaluates all
+    of them, becoming ineligible removes the member from those it is in.
+    """
+    was_eligible = record.eligible
+    changed = record.patch_profile(patch)
+    start = set(space.index.candidates(changed))
+    if record.eligible != was_eligible:
+        start.update(space.smart_groups())
+        start.update(record.groups())
+    return decide(record, space, start, now)
+
+
+def on_value(
+    record: MemberRecord, space: SpaceGroups, kind: str, key: str, value: object, now: datetime
+) -> list[Transition]:
+    """``property.set``/``unset`` (``kind="property"``) or ``answer.*`` (``kind="answer"``)."""
+    changed = record.set_value(kind, key, value)
+    return decide(record, space, space.index.candidates(changed), now) if changed else []
+
+
+def on_erase(record: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
+    """``member.deleted``: leave every group (``member_deleted``) and forget the member."""
+    groups_in = record.groups()
+    record.erase()
+    return decide(record, space, groups_in, now, erased=True)
+
+
+MEMBER_COMMANDS: Mapping[str, tuple[str, bool, str, str]] = {
+    # effect: (which list, command on, reason if added, reason if removed)
+    "member_added": ("static", True, "manual", "manual"),
+    "member_removed": ("static", False, "manual", "manual"),
+    "blacklisted": ("blacklist", True, "unblacklisted", "blacklisted"),
+    "unblacklisted": ("blacklist", False, "unblacklisted", "blacklisted"),
+}
+
+
+def on_command(
+    record: MemberRecord,
+    space: SpaceGroups,
+    effect: str,
+    group_id: str,
+    seq: int,
+    now: datetime,
+) -> list[Transition]:
+    """A static-membership or blacklist command (``effect`` of :data:`MEMBER_COMMANDS`).
+
+    Commands older than one already applied for the pair (``seq``) are duplicates: ignored.
+    """
+    which, on, added_reason, removed_reason = MEMBER_COMMANDS[effect]
+    commands = record.static if which == "static" else record.blacklist
+    current = commands.get(group_id)
+    if current is not None and current.seq >= seq:
+        return []
+    commands[group_id] = Command(on, seq)
+    primary = Primary(group_id, added_reason, removed_reason)
+    return decide(record, space, [group_id], now, primary=primary)
+
+
+GROUP_EFFECTS: Mapping[str, tuple[str, str]] = {
+    # effect: (reason if added, reason if removed)
+    "group_created": ("group_created", "conditions_unmet"),
+    "group_activated": ("group_activated", "conditions_unmet"),
+    "group_deactivated": ("group_activated", "group_deactivated"),
+    "group_deleted": ("group_created", "group_deleted"),
+}
+"""Group lifecycle effects that re-decide every member of the space (a scan)."""
+
+
+def on_group(
+    record: MemberRecord, space: SpaceGroups, effect: str, group_id: str, now: datetime
+) -> list[Transition]:
+    """Re-decide ``group_id`` for one member after a group lifecycle change (a scan step)."""
+    added_reason, removed_reason = GROUP_EFFECTS[effect]
+    primary = Primary(group_id, added_reason, removed_reason)
+    return decide(record, space, [group_id], now, primary=primary)
+
+
+def on_due(record: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
+    """Time passed: re-evaluate the groups whose due instant has come (``cause.kind=time``)."""
+    now_ms = _ms(now)
+    due = [group_id for group_id, at in record.dues.items() if at <= now_ms]
+    return decide(record, space, due, now) if due else []
+
+
+def _on(command: Command | None, entry: GroupEntry) -> bool:
+    return command is not None and command.on and command.seq >= entry.created_seq
+
+
+def _reason(
+    record: MemberRecord,
+    space: SpaceGroups,
+    group_id: str,
+    added: bool,
+    primary: Primary | None,
+    erased: bool,
+) -> str:
+    if primary is not None and primary.group_id == group_id:
+        return primary.added_reason if added else primary.removed_reason
+    if added:
+        return "conditions_met"
+    if erased:
+        return "member_deleted"
+    entry = space.get(group_id)
+    if entry is None or entry.deleted:
+        return "group_deleted"
+    if not entry.group.active:
+        return "group_deactivated"
+    if entry.group.kind == "static":
+        return "manual"
+    if not record.eligible:
+        return "ineligible_status"
+    if _on(record.blacklist.get(group_id), entry):
+        return "blacklisted"
+    return "conditions_unmet"
+
+
+def _schedule(
+    record: MemberRecord,
+    space: SpaceGroups,
+    group_ids: Iterable[str],
+    snapshot: MemberSnapshot,
+    now: datetime,
+) -> None:
+    """Recompute the due instants of the time-relative groups among ``group_ids``."""
+    for group_id in group_ids:
+        entry = space.get(group_id)
+        refs = entry.group.references if entry is not None else None
+        conditions = entry.group.conditions if entry is not None else None
+        if (
+            entry is None
+            or not entry.live
+            or conditions is None
+            or refs is None
+            or not refs.time_relative
+            or not record.eligible
+            or _on(record.blacklist.get(group_id), entry)
+        ):
+            record.dues.pop(group_id, None)
+            continue
+        due = next_change(conditions, snapshot, now)
+        if due is None:
+            record.dues.pop(group_id, None)
+        else:
+            record.dues[group_id] = _ms(due)
+
+
+def _ms(instant: datetime) -> int:
+    """Epoch milliseconds, rounded up so a due instant is never scheduled early by rounding."""
+    return math.ceil(instant.timestamp() * 1000)

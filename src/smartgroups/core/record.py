@@ -1,0 +1,197 @@
+"""The state the processor keeps for one member of one space, and how member inputs change it.
+
+A :class:`MemberRecord` holds everything needed to decide the member's memberships without
+looking anywhere else: the profile, custom property values, form answers, static-membership and
+blacklist commands (each with the ``seq`` of the definition command that set it), and one
+:class:`Pair` per group the member was ever in (membership flag, transition ``version``, since).
+
+It also holds the bookkeeping that makes at-least-once delivery exact:
+
+* ``seen`` — per input source (``topic#partition``) the highest offset applied. An input at or
+  below it is a re-delivery: nothing is recomputed.
+* ``outbox`` — the output events of the member's most recent inputs (at most
+  :data:`OUTBOX_ENTRIES`), so a re-delivered input re-sends identical outputs (same ids) in case
+  they never reached the broker before a crash.
+
+Erasure (``member.deleted``) forgets everything personal; only the per-group transition
+counters survive (group and member ids with a number), so the ids of a later member with the same
+id never collide with the erased member's ones.
+
+Records serialise to compact JSON (:meth:`MemberRecord.dumps` / :meth:`MemberRecord.loads`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+OUTBOX_ENTRIES = 16
+"""Inputs whose outputs a record remembers for re-sending after a crash (the newest kept)."""
+
+OUTBOX_MAX_AGE_MS = 15 * 60 * 1000
+"""Outbox entries older than this are dropped: their offsets are long committed."""
+
+ELIGIBLE_STATUSES = frozenset({"accepted", "invited", "pending"})
+"""Profile statuses that count for smart groups (contract section 1)."""
+
+
+@dataclass(slots=True)
+class Pair:
+    """Membership of the member in one group: ``member`` flag, ``version`` and ``since`` (ms)."""
+
+    member: bool
+    version: int
+    since_ms: int
+
+
+@dataclass(slots=True)
+class Command:
+    """The last static-membership or blacklist command for a (group, member) pair."""
+
+    on: bool
+    seq: int
+
+
+@dataclass(slots=True)
+class OutboxEntry:
+    """Outputs produced by one input (``source``, ``offset``), kept for re-sending."""
+
+    source: str
+    offset: int
+    at_ms: int
+    outputs: list[dict[str, Any]]
+
+
+class MemberRecord:
+    """Mutable state of one member; see the module docstring for the meaning of each part."""
+
+    __slots__ = (
+        "answers",
+        "blacklist",
+        "dues",
+        "outbox",
+        "pairs",
+        "profile",
+        "properties",
+        "seen",
+        "static",
+    )
+
+    def __init__(self) -> None:
+        self.profile: dict[str, Any] = {}
+        self.properties: dict[str, Any] = {}
+        self.answers: dict[str, Any] = {}
+        self.static: dict[str, Command] = {}
+        self.blacklist: dict[str, Command] = {}
+        self.pairs: dict[str, Pair] = {}
+        self.seen: dict[str, int] = {}
+        self.outbox: list[OutboxEntry] = []
+        self.dues: dict[str, int] = {}
+
+    # -- derived views -------------------------------------------------------------------------
+    @property
+    def eligible(self) -> bool:
+        """Whether the profile status lets the member count for smart groups."""
+        status = self.profile.get("status")
+        return isinstance(status, str) and status.casefold() in ELIGIBLE_STATUSES
+
+    def groups(self) -> frozenset[str]:
+        """The ids of the groups the member is in now (static and smart)."""
+        return frozenset(gid for gid, pair in self.pairs.items() if pair.member)
+
+    def is_member(self, group_id: str) -> bool:
+        pair = self.pairs.get(group_id)
+        return pair is not None and pair.member
+
+    def next_due_ms(self) -> int | None:
+        """The earliest instant (ms) at which a time-relative trigger may flip, if any."""
+        return min(self.dues.values()) if self.dues else None
+
+    # -- inputs --------------------------------------------------------------------------------
+    def patch_profile(self, patch: Mapping[str, Any]) -> set[str]:
+        """Apply a partial profile update (``None`` clears); return the changed field names."""
+        changed: set[str] = set()
+        for name, value in patch.items():
+            if value is None:
+                if self.profile.pop(name, None) is not None:
+                    changed.add(f"profile.{name}")
+            elif self.profile.get(name) != value:
+                self.profile[name] = value
+                changed.add(f"profile.{name}")
+        return changed
+
+    def set_value(self, kind: str, key: str, value: Any) -> set[str]:
+        """Set (or with ``None`` unset) a property or answer; ``kind`` is ``property``/``answer``."""
+        values = self.properties if kind == "property" else self.answers
+        if value is None:
+            if values.pop(key, None) is None:
+                return set()
+        elif values.get(key) == value and type(values.get(key)) is type(value):
+            return set()
+        else:
+            values[key] = value
+        return {f"{kind}.{key}"}
+
+    def erase(self) -> None:
+        """Forget everything personal; keep only transition counters (see module docstring)."""
+        self.profile.clear()
+        self.properties.clear()
+        self.answers.clear()
+        self.static.clear()
+        self.blacklist.clear()
+        self.dues.clear()
+
+    # -- delivery bookkeeping ------------------------------------------------------------------
+    def already_applied(self, source: str, offset: int) -> bool:
+        """True when input ``offset`` of ``source`` (or a later one) was applied before."""
+        return self.seen.get(source, -1) >= offset
+
+    def mark_applied(self, source: str, offset: int) -> None:
+        self.seen[source] = offset
+
+    def remember(self, entry: OutboxEntry) -> None:
+        """Keep ``entry``'s outputs for re-sending, dropping the oldest and stale entries."""
+        horizon = entry.at_ms - OUTBOX_MAX_AGE_MS
+        kept = [e for e in self.outbox if e.at_ms >= horizon]
+        kept.append(entry)
+        self.outbox = kept[-OUTBOX_ENTRIES:]
+
+    def outbox_for(self, source: str, offset: int) -> list[dict[str, Any]] | None:
+        """Outputs that input (``source``, ``offset``) produced, if still remembered."""
+        for entry in self.outbox:
+            if entry.source == source and entry.offset == offset:
+                return entry.outputs
+        return None
+
+    # -- persistence ---------------------------------------------------------------------------
+    def dumps(self) -> bytes:
+        doc: dict[str, Any] = {
+            "p": self.profile,
+            "v": self.properties,
+            "a": self.answers,
+            "s": {g: [c.on, c.seq] for g, c in self.static.items()},
+            "b": {g: [c.on, c.seq] for g, c in self.blacklist.items()},
+            "m": {g: [p.member, p.version, p.since_ms] for g, p in self.pairs.items()},
+            "n": self.seen,
+            "o": [[e.source, e.offset, e.at_ms, e.outputs] for e in self.outbox],
+            "d": self.dues,
+        }
+        return orjson.dumps(doc)
+
+    @classmethod
+    def loads(cls, raw: bytes) -> MemberRecord:
+        doc = orjson.loads(raw)
+        record = cls()
+        record.profile = doc["p"]
+        record.properties = doc["v"]
+        record.answers = doc["a"]
+        record.static = {g: Command(bool(c[0]), int(c[1])) for g, c in doc["s"].items()}
+        record.blacklist = {g: Command(bool(c[0]), int(c[1])) for g, c in doc["b"].items()}
+        record.pairs = {g: Pair(bool(p[0]), int(p[1]), int(p[2])) for g, p in doc["m"].items()}
+        record.seen = {k: int(v) for k, v in doc["n"].items()}
+        record.outbox = [OutboxEntry(e[0], int(e[1]), int(e[2]), e[3]) for e in doc["o"]]
+        record.dues = {k: int(v) for k, v in doc["d"].items()}
+        return record

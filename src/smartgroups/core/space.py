@@ -1,0 +1,87 @@
+"""The group definitions of one space as the member side sees them.
+
+Every member partition keeps its own copy of each space's groups, fed by the definitions fan-out
+in the order the definitions agent accepted them. Each copy is a :class:`GroupEntry`: the group,
+the ``seq`` of the last definition change applied to it (the ``group-changes`` offset; changes
+with a lower or equal ``seq`` are duplicates and ignored) and the ``created_seq`` of the
+``group.created`` that made it. Static-membership and blacklist commands older than
+``created_seq`` belong to an earlier group that had the same id, so they are void: deleting and
+re-creating a group never resurrects its old members.
+
+:class:`SpaceGroups` pairs the entries with the :class:`~smartgroups.core.matching.GroupIndex`
+that finds candidate groups for changed fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from smartgroups.core.catalog import Group
+from smartgroups.core.matching import GroupIndex
+
+
+@dataclass(frozen=True, slots=True)
+class GroupEntry:
+    """One group of a space on the member side (see the module docstring)."""
+
+    group: Group
+    seq: int
+    created_seq: int
+    deleted: bool = False
+
+    @property
+    def live(self) -> bool:
+        """Exists and is active: members can be in it."""
+        return not self.deleted and self.group.active
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "group": self.group.to_json(),
+            "seq": self.seq,
+            "created_seq": self.created_seq,
+            "deleted": self.deleted,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> GroupEntry:
+        return cls(
+            group=Group.from_json(doc["group"]),
+            seq=int(doc["seq"]),
+            created_seq=int(doc["created_seq"]),
+            deleted=bool(doc["deleted"]),
+        )
+
+
+class SpaceGroups:
+    """The member side's groups of one space, with the matching index over the existing ones."""
+
+    __slots__ = ("entries", "index")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, GroupEntry] = {}
+        self.index = GroupIndex()
+
+    def apply(self, entry: GroupEntry) -> bool:
+        """Install ``entry`` unless a change with the same or a later ``seq`` is already in.
+
+        Returns whether anything changed.
+        """
+        group_id = entry.group.group_id
+        current = self.entries.get(group_id)
+        if current is not None and current.seq >= entry.seq:
+            return False
+        if current is not None and not current.deleted:
+            self.index.remove(group_id)
+        self.entries[group_id] = entry
+        if not entry.deleted:
+            self.index.add(entry.group)
+        return True
+
+    def get(self, group_id: str) -> GroupEntry | None:
+        """The entry of ``group_id``, deleted or not, if this side has ever seen it."""
+        return self.entries.get(group_id)
+
+    def smart_groups(self) -> list[str]:
+        """Ids of the live smart groups (evaluated when a member becomes eligible)."""
+        return [g for g, e in self.entries.items() if e.live and e.group.kind == "smart"]

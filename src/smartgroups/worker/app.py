@@ -1,0 +1,154 @@
+"""The faust application: configuration, topics, tables and agents, built from :class:`Settings`.
+
+Nothing is registered at import time: :func:`create_app` builds a fresh :class:`Runtime` each
+call, so tests and tools can run several apps in one process with different settings.
+
+Delivery is ``at_least_once`` with an idempotent producer; the outputs are idempotent by
+construction (deterministic ids, per-pair versions, re-sent outboxes), so faust's
+``exactly_once`` is not needed (see ``notes/faust.md`` section 3 for why it is not trusted).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from smartgroups.settings import Settings
+from smartgroups.worker.store import PartitionTable
+from smartgroups.worker.topology import Topology
+
+log = logging.getLogger("smartgroups.worker")
+
+Clock = Callable[[], datetime]
+
+# One partition DB per table per partition: keep each RocksDB small (notes/faust.md section 1).
+_ROCKSDB = {
+    "driver": "rocksdict",
+    "write_buffer_size": 8 << 20,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 32 << 20,
+    "max_open_files": 256,
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The app and everything its agents share (tables, topics, counters, the clock)."""
+
+    settings: Settings
+    topology: Topology
+    app: faust.App
+    members: PartitionTable
+    groups: PartitionTable
+    due: PartitionTable
+    catalogs: PartitionTable
+    topics: dict[str, Any]
+    clock: Clock = utc_now
+    stats: Counter[str] = field(default_factory=Counter)
+
+
+def _credentials(settings: Settings) -> Any:
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    options = settings.kafka_client_options()
+    if protocol == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
+    return faust.SASLCredentials(
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
+        mechanism=settings.sasl_mechanism,
+        ssl_context=options.get("ssl_context"),
+    )
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
+    """Build the faust app and register the definitions, members and ticker agents."""
+    topology = Topology.from_settings(settings)
+    n = settings.partitions
+    app = faust.App(
+        f"{settings.topic_prefix}{settings.app_id}",
+        broker=[f"kafka://{hp.strip()}" for hp in settings.bootstrap_servers.split(",")],
+        broker_credentials=_credentials(settings),
+        store="rocksdb://",
+        datadir=str(settings.data_dir),
+        processing_guarantee="at_least_once",
+        topic_partitions=n,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        table_standby_replicas=0,
+        stream_wait_empty=True,
+        stream_recovery_delay=0.0,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger=0.005,
+        producer_max_batch_size=131072,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_host="127.0.0.1",
+        web_tables_enabled=False,
+        web_in_thread=False,
+    )
+
+    def table(name: str) -> PartitionTable:
+        return PartitionTable(
+            app.Table(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                partitions=n,
+                recovery_buffer_size=5000,
+                options=dict(_ROCKSDB),
+            )
+        )
+
+    def topic(*names: str, internal: bool = False) -> Any:
+        return app.topic(
+            *names,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=n,
+            internal=internal,
+        )
+
+    runtime = Runtime(
+        settings=settings,
+        topology=topology,
+        app=app,
+        members=table("members"),
+        groups=table("groups"),
+        due=table("due"),
+        catalogs=table("catalogs"),
+        topics={
+            "member_inputs": topic(*topology.member_inputs, topology.fanout),
+            "definition_inputs": topic(topology.group_changes, topology.commands),
+            "fanout": topic(topology.fanout),
+            "commands": topic(topology.commands),
+            "changes": topic(topology.membership_changes),
+            "state": topic(topology.membership_state),
+            "results": topic(topology.results),
+            "dead_letters": topic(topology.dead_letters),
+        },
+        clock=clock,
+    )
+
+    from smartgroups.worker import definitions, members, ticker, web
+
+    definitions.register(runtime)
+    members.register(runtime)
+    ticker.register(runtime)
+    web.register(runtime)
+    return runtime

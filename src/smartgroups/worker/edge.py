@@ -1,0 +1,106 @@
+"""What the agents share at the edge: the input record, sending, dead letters and re-routing.
+
+* :class:`Record` is an input as the agents see it: full topic name, partition, offset, key and
+  value bytes. A record re-routed through an internal topic is unwrapped back to its original
+  coordinates, so everything downstream (dedupe, ``cause``) refers to where it was produced.
+* :class:`Sender` sends by topic *role* (``changes``, ``state``, ``results``, ``fanout``,
+  ``commands``, ``dead_letters``), and dead-letters a record with the contract's headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from smartgroups.wire.decode import DeadLetter, dead_letter_headers
+from smartgroups.worker.app import Runtime
+
+log = logging.getLogger("smartgroups.edge")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One input record at its original coordinates."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    rerouted: bool = False
+
+    @classmethod
+    def from_message(cls, message: Any) -> Record:
+        return cls(message.topic, message.partition, message.offset, message.key, message.value)
+
+    def coordinates(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+def reroute_value(record: Record) -> bytes:
+    """Wrap a record found on the wrong partition, to be sent to its key's partition."""
+    return orjson.dumps(
+        {
+            "k": "reroute",
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": None if record.key is None else base64.b64encode(record.key).decode(),
+            "value": None if record.value is None else base64.b64encode(record.value).decode(),
+        }
+    )
+
+
+def unwrap_reroute(record: Record) -> Record:
+    """The original record inside a re-route wrapper (see :func:`reroute_value`)."""
+    doc = orjson.loads(record.value or b"{}")
+    return Record(
+        topic=doc["topic"],
+        partition=int(doc["partition"]),
+        offset=int(doc["offset"]),
+        key=None if doc["key"] is None else base64.b64decode(doc["key"]),
+        value=None if doc["value"] is None else base64.b64decode(doc["value"]),
+        rerouted=True,
+    )
+
+
+class Sender:
+    """Sends outputs through the app's producer (flushed by faust before offsets commit)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    async def raw(
+        self,
+        role: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        await self.rt.topics[role].send(
+            key=key, value=value, partition=partition, headers=headers
+        )
+
+    async def dead_letter(self, record: Record, letter: DeadLetter) -> None:
+        """Send ``record``'s original bytes to ``dead-letters`` with the contract's headers."""
+        headers = dead_letter_headers(letter, record.topic, record.partition, record.offset)
+        await self.raw("dead_letters", record.key, record.value, headers=headers)
+        self.rt.stats[f"dead_letters.{letter.code}"] += 1
+        log.warning(
+            "dead-lettered %s: %s (%s)", record.coordinates(), letter.code, letter.message
+        )
+
+    async def processing_error(self, record: Record) -> None:
+        """Dead-letter a record whose processing failed in our code (never lost, never acked
+        silently); ``error.code`` is ``processing_error``. Never raises."""
+        try:
+            await self.dead_letter(
+                record, DeadLetter("processing_error", "the processor failed on this record")
+            )
+        except Exception:
+            log.exception("could not dead-letter %s", record.coordinates())

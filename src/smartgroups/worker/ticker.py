@@ -1,0 +1,38 @@
+"""Ticks: each worker tells its own fan-out partitions that time has passed.
+
+faust timers cannot write tables (no current event), so the timer only *sends* a small ``tick``
+message to every fan-out partition this worker owns; the members agent handles it in stream
+context and re-evaluates the members that are due (contract section 5: time-relative triggers).
+Missed or duplicated ticks are harmless: due-ness comes from the stored instants, and a restart
+catches up on everything that fell due meanwhile at the first tick.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from smartgroups.worker.app import Runtime
+from smartgroups.worker.edge import Sender
+
+log = logging.getLogger("smartgroups.ticker")
+
+TICK = b'{"k":"tick"}'
+
+
+def register(runtime: Runtime) -> None:
+    """Register the tick timer (every ``settings.tick_interval`` seconds) on ``runtime.app``."""
+    sender = Sender(runtime)
+    fanout = runtime.topology.fanout
+
+    @runtime.app.timer(runtime.settings.tick_interval)
+    async def tick() -> None:
+        try:
+            owned = sorted(
+                tp.partition
+                for tp in runtime.app.assignor.assigned_actives()
+                if tp.topic == fanout
+            )
+            for partition in owned:
+                await sender.raw("fanout", b"tick", TICK, partition)
+        except Exception:  # a timer that raises stops ticking for good
+            log.exception("tick failed; will try again at the next interval")

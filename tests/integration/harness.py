@@ -1,0 +1,278 @@
+"""Drive a real ``smartgroups worker`` process against the real broker, and read real topics.
+
+:class:`Cluster` owns one test's world: a unique topic prefix and app id, any number of worker
+subprocesses (each with its own data dir and web port), a producer that keys events as the
+contract says, and readers that return everything on an output topic. Every wait is bounded and
+fails with the workers' log tails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+PARTITIONS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class WorkerProcess:
+    """One ``smartgroups worker`` subprocess."""
+
+    env: dict[str, str]
+    data_dir: Path
+    log_path: Path
+    web_port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smartgroups", "worker", "--loglevel", "info"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+            if "Ready" in self.log_path.read_text(errors="replace").split("--- start ---")[-1]:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"worker not ready after {timeout}s:\n{self.tail()}")
+
+    def stats(self) -> dict[str, int]:
+        url = f"http://127.0.0.1:{self.web_port}/stats/"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            stats: dict[str, int] = orjson.loads(response.read())
+            return stats
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                raise AssertionError(f"worker ignored signal {sig}:\n{self.tail()}") from None
+        return int(self.proc.returncode)
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Cluster:
+    """A test's topics, workers, producer and readers (see the module docstring)."""
+
+    bootstrap: str
+    root: Path
+    name: str
+    partitions: int = PARTITIONS
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}."
+
+    def topic(self, logical: str) -> str:
+        return f"{self.prefix}{logical}"
+
+    def worker(self, index: int = 0, *, extra_env: dict[str, str] | None = None) -> WorkerProcess:
+        """The ``index``-th worker of this cluster (created on first use, not started)."""
+        while len(self.workers) <= index:
+            n = len(self.workers)
+            port = free_port()
+            env = {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                "SMARTGROUPS_TOPIC_PREFIX": self.prefix,
+                "SMARTGROUPS_APP_ID": "sg",
+                "SMARTGROUPS_PARTITIONS": str(self.partitions),
+                "SMARTGROUPS_DATA_DIR": str(self.root / f"data-{n}"),
+                "SMARTGROUPS_WEB_PORT": str(port),
+                "SMARTGROUPS_TICK_INTERVAL": "0.5",
+                **(extra_env or {}),
+            }
+            self.workers.append(
+                WorkerProcess(env, self.root / f"data-{n}", self.root / f"worker-{n}.log", port)
+            )
+        worker = self.workers[index]
+        with worker.log_path.open("a") as log:
+            log.write("\n--- start ---\n")
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.proc is not None and worker.proc.poll() is None:
+                worker.stop(signal.SIGKILL)
+
+    # -- producing -----------------------------------------------------------------------------
+    def produce(self, logical: str, events: Iterable[dict[str, Any]]) -> None:
+        """Publish ``events`` to ``logical`` with contract keys (murmur2 partitioner)."""
+        records = []
+        for event in events:
+            key = (
+                event["space"]
+                if logical == "group-changes"
+                else f"{event['space']}:{event['member_id']}"
+            )
+            records.append((key.encode(), orjson.dumps(event), None))
+        self.produce_raw(logical, records)
+
+    def produce_raw(
+        self, logical: str, records: Iterable[tuple[bytes | None, bytes | None, int | None]]
+    ) -> None:
+        """Publish (key, value, partition or None) records to ``logical`` as given."""
+
+        async def send() -> None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
+            )
+            await producer.start()
+            try:
+                for key, value, partition in records:
+                    await producer.send(
+                        self.topic(logical), value=value, key=key, partition=partition
+                    )
+                await producer.flush()
+            finally:
+                await producer.stop()
+
+        asyncio.run(send())
+
+    # -- reading -------------------------------------------------------------------------------
+    def read(self, logical: str) -> list[Any]:
+        """Every record now on ``logical`` (all partitions, from the beginning)."""
+
+        async def fetch() -> list[Any]:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+            )
+            await consumer.start()
+            try:
+                topic = self.topic(logical)
+                partitions = consumer.partitions_for_topic(topic)
+                if not partitions:
+                    await consumer._client.force_metadata_update()
+                    partitions = consumer.partitions_for_topic(topic) or set()
+                tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+                if not tps:
+                    return []
+                consumer.assign(tps)
+                await consumer.seek_to_beginning(*tps)
+                ends = await consumer.end_offsets(tps)
+                out: list[Any] = []
+                pending = {tp for tp in tps if ends[tp] > 0}
+                deadline = time.monotonic() + 30
+                while pending and time.monotonic() < deadline:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for tp, messages in batch.items():
+                        out.extend(messages)
+                        if messages and messages[-1].offset >= ends[tp] - 1:
+                            pending.discard(tp)
+                    for tp in list(pending):
+                        if await consumer.position(tp) >= ends[tp]:
+                            pending.discard(tp)
+                return out
+            finally:
+                await consumer.stop()
+
+        return asyncio.run(fetch())
+
+    def events(self, logical: str) -> list[dict[str, Any]]:
+        """Decoded JSON values of ``logical`` (tombstones skipped)."""
+        return [orjson.loads(m.value) for m in self.read(logical) if m.value is not None]
+
+    def wait_for(
+        self,
+        logical: str,
+        predicate: Callable[[list[dict[str, Any]]], bool],
+        timeout: float = 60.0,
+        what: str = "",
+    ) -> list[dict[str, Any]]:
+        """Poll ``logical`` until ``predicate(events)`` holds; fail with worker logs if not."""
+        deadline = time.monotonic() + timeout
+        events: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            events = self.events(logical)
+            if predicate(events):
+                return events
+            time.sleep(0.5)
+        logs = "\n\n".join(w.tail() for w in self.workers)
+        raise AssertionError(
+            f"timed out waiting for {what or logical}; last {len(events)} events:\n"
+            f"{events[-10:]}\n\nworker logs:\n{logs}"
+        )
+
+    def wait_records(self, logical: str, count: int, timeout: float = 60.0) -> list[Any]:
+        """Poll ``logical`` until it holds at least ``count`` raw records; return them."""
+        deadline = time.monotonic() + timeout
+        records: list[Any] = []
+        while time.monotonic() < deadline:
+            records = self.read(logical)
+            if len(records) >= count:
+                return records
+            time.sleep(0.5)
+        logs = "\n\n".join(w.tail() for w in self.workers)
+        raise AssertionError(f"{logical}: {len(records)} of {count} records\n{logs}")
+
+    def settle(self, logical: str = "membership-changes", quiet: float = 3.0) -> list[Any]:
+        """Wait until ``logical`` stops growing for ``quiet`` seconds; return its events."""
+        last = -1
+        stable_since = time.monotonic()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            events = self.events(logical)
+            if len(events) != last:
+                last = len(events)
+                stable_since = time.monotonic()
+            elif time.monotonic() - stable_since >= quiet:
+                return events
+            time.sleep(0.5)
+        raise AssertionError(f"{logical} never settled")
+
+
+def final_memberships(changes: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(space, group, member) pairs whose highest-version change is ``member.added``."""
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for event in changes:
+        pair = (event["space"], event["group_id"], event["member_id"])
+        if pair not in latest or event["version"] > latest[pair]["version"]:
+            latest[pair] = event
+    return {pair for pair, event in latest.items() if event["type"] == "member.added"}
+
+
+def state_memberships(records: list[Any]) -> set[tuple[str, str, str]]:
+    """Pairs present in the compacted ``membership-state`` topic (last record per key wins)."""
+    last: dict[bytes, Any] = {}
+    for message in records:
+        last[message.key] = message.value
+    pairs = set()
+    for key, value in last.items():
+        if value is not None:
+            space, group_id, member_id = key.decode().split(":")
+            pairs.add((space, group_id, member_id))
+    return pairs

@@ -1,0 +1,54 @@
+"""Identifiers and Kafka keys of the wire contract (contract sections 1 and 2).
+
+Every id the contract names (``space``, ``member_id``, ``group_id``, ``property_id``,
+``question_id``, option ids) matches :data:`ID_PATTERN`: 1 to 200 characters of ASCII letters,
+digits and ``_ . @ + -``. There is no ``:`` in an id, because ``:`` joins the parts of keys.
+
+The key builders here do not validate: they are called on ids that already passed the edge.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+ID_PATTERN: Final = "^[A-Za-z0-9_.@+-]{1,200}$"
+"""The contract's id pattern, as written in the JSON Schemas (ECMA-262 / Rust regex syntax)."""
+
+ID_RE: Final = re.compile(r"[A-Za-z0-9_.@+-]{1,200}")
+""":data:`ID_PATTERN` for Python's :mod:`re`; use ``ID_RE.fullmatch`` (``$`` would admit a
+trailing newline in Python)."""
+
+EVENT_ID_MAX: Final = 200
+"""Longest event ``id`` and event ``type`` accepted, in characters (both at least 1).
+
+Event ids are not bound to :data:`ID_PATTERN` (producers use UUIDs, ULIDs, composite ids with
+``:``); they are bounded because outputs echo them (``cause.event_id``, ``command_id``)."""
+
+
+def is_id(text: object) -> bool:
+    """True when ``text`` is a ``str`` matching :data:`ID_PATTERN`."""
+    return type(text) is str and ID_RE.fullmatch(text) is not None
+
+
+def space_key(space: str) -> bytes:
+    """Key of ``group-changes`` and ``group-change-results`` records: ``{space}``, UTF-8."""
+    return space.encode()
+
+
+def member_key(space: str, member_id: str) -> bytes:
+    """Key of member-keyed topics (inputs, ``membership-changes``): ``{space}:{member_id}``."""
+    return f"{space}:{member_id}".encode()
+
+
+def state_key(space: str, group_id: str, member_id: str) -> bytes:
+    """Key of ``membership-state`` records: ``{space}:{group_id}:{member_id}``, UTF-8."""
+    return f"{space}:{group_id}:{member_id}".encode()
+
+
+def change_id(space: str, group_id: str, member_id: str, version: int) -> str:
+    """``id`` of a ``membership-changes`` event: ``{space}:{group_id}:{member_id}:{version}``.
+
+    Deterministic, so a re-delivered or replayed transition carries the same id (contract §4).
+    """
+    return f"{space}:{group_id}:{member_id}:{version}"

@@ -29,9 +29,26 @@ from typing import Any, Final
 import orjson
 from pydantic import ValidationError
 
-from smartgroups.wire.deadletter import DeadLetter, describe_errors
+from smartgroups.wire.deadletter import (
+    DeadLetter,
+    DeadLetterCode,
+    dead_letter_headers,
+    describe_errors,
+)
 from smartgroups.wire.ids import EVENT_ID_MAX, ID_RE
 from smartgroups.wire.inputs import MEMBER_TOPICS, MemberInput
+
+__all__ = [
+    "MAX_VALUE_BYTES",
+    "SUPPORTED_VERSION",
+    "DeadLetter",
+    "DeadLetterCode",
+    "GroupChangeEnvelope",
+    "MemberInput",
+    "dead_letter_headers",
+    "decode_group_change",
+    "decode_member_input",
+]
 
 MAX_VALUE_BYTES: Final = 256 * 1024
 """Largest accepted value, in bytes (contract §3: at most 256 KiB)."""

@@ -1,0 +1,197 @@
+"""Kafka plumbing for the benchmarks: create topics, preload records, watch a group drain.
+
+Drain throughput is read from the broker, never from logs: :func:`watch_drain` polls the
+consumer group's committed offsets (admin ``OffsetFetch``) against the end offsets of its input
+topics every ``poll_s`` and returns the commit *change points*. :class:`Drain` turns them into a
+rate between the first commit and the commit that reaches the end; both are commit instants, so
+the commit lag (up to one commit interval) mostly cancels out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+
+async def create_topics(
+    bootstrap: str, names: Iterable[str], partitions: int, *, compacted: Iterable[str] = ()
+) -> None:
+    """Create ``names`` with ``partitions`` each (replication 1); existing ones are kept."""
+    compact = set(compacted)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(
+                n,
+                partitions,
+                1,
+                topic_configs={"cleanup.policy": "compact"} if n in compact else {},
+            )
+            for n in names
+            if n not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+def fast_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
+    """A producer tuned for bulk loading (acks=all, 20 ms linger, 512 KiB batches)."""
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "linger_ms": 20,
+        "max_batch_size": 512 * 1024,
+        "max_request_size": 4 * 1024 * 1024,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+async def preload(bootstrap: str, records: Iterable[tuple[str, bytes, bytes]]) -> int:
+    """Produce ``(topic, key, value)`` records (default partitioner) and wait for all acks."""
+    producer = fast_producer(bootstrap)
+    await producer.start()
+    count = 0
+    try:
+        pending: list[asyncio.Future[object]] = []
+        for topic, key, value in records:
+            pending.append(await producer.send(topic, value=value, key=key))
+            count += 1
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return count
+
+
+async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """End offset of every partition of ``topics``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps: list[TopicPartition] = []
+        for topic in topics:
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                await consumer._client.force_metadata_update()
+                parts = consumer.partitions_for_topic(topic) or set()
+            tps.extend(TopicPartition(topic, p) for p in sorted(parts))
+        return dict(await consumer.end_offsets(tps)) if tps else {}
+    finally:
+        await consumer.stop()
+
+
+async def total_records(bootstrap: str, topics: Iterable[str]) -> int:
+    """Sum of end offsets (= records ever written, for topics that were never truncated)."""
+    return sum((await end_offsets(bootstrap, topics)).values())
+
+
+@dataclass
+class Drain:
+    """Commit change points ``(monotonic seconds, committed events)`` of one drain."""
+
+    total: int
+    started: float
+    points: list[tuple[float, int]] = field(default_factory=list)
+    timed_out: bool = False
+
+    @property
+    def done(self) -> bool:
+        return bool(self.points) and self.points[-1][1] >= self.total
+
+    @property
+    def seconds(self) -> float:
+        """Wall time from the first commit to the commit that reached the end."""
+        if len(self.points) < 2:
+            return float("nan")
+        return self.points[-1][0] - self.points[0][0]
+
+    @property
+    def rate(self) -> float:
+        """Events per second between the first commit and the last (see the module docstring)."""
+        if not self.done or len(self.points) < 2:
+            return float("nan")
+        (t0, c0), (t1, c1) = self.points[0], self.points[-1]
+        return (c1 - c0) / (t1 - t0) if t1 > t0 else float("nan")
+
+    @property
+    def measured_events(self) -> int:
+        return self.points[-1][1] - self.points[0][1] if len(self.points) >= 2 else 0
+
+
+async def committed(admin: AIOKafkaAdminClient, group: str, ends: dict[TopicPartition, int]) -> int:
+    """Committed events of ``group`` over the partitions of ``ends`` (0 where none)."""
+    offsets = await admin.list_consumer_group_offsets(group, partitions=list(ends))
+    total = 0
+    for tp in ends:
+        meta = offsets.get(tp)
+        if meta is not None and meta.offset >= 0:
+            total += meta.offset
+    return total
+
+
+async def watch_drain(
+    bootstrap: str,
+    group: str,
+    ends: dict[TopicPartition, int],
+    *,
+    timeout_s: float,
+    poll_s: float = 0.05,
+    baseline: int = 0,
+) -> Drain:
+    """Poll ``group``'s committed offsets until they reach ``ends`` (or ``timeout_s``).
+
+    ``baseline`` is what the group had committed before the drain (its first point).
+    """
+    total = sum(ends.values())
+    drain = Drain(total=total, started=time.monotonic())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        last = baseline
+        deadline = drain.started + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                now_committed = await committed(admin, group, ends)
+            except KafkaError as exc:  # coordinator not known yet, loading, …
+                if not exc.retriable:
+                    raise
+                await asyncio.sleep(0.2)
+                continue
+            if now_committed != last:
+                drain.points.append((time.monotonic(), now_committed))
+                last = now_committed
+                if now_committed >= total:
+                    return drain
+            await asyncio.sleep(poll_s)
+        drain.timed_out = True
+        return drain
+    finally:
+        await admin.close()
+
+
+async def set_committed(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit ``offsets`` for ``group`` (which must have no live members)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.commit(dict(offsets.items()))
+    finally:
+        await consumer.stop()

@@ -1,0 +1,1 @@
+"""Baseline pipes the benchmark runs beside the worker: raw aiokafka and faust pass-through."""

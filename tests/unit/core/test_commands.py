@@ -142,20 +142,8 @@ def test_definitions_of_properties_and_questions() -> None:
 
 
 def test_every_contract_type_is_known() -> None:
-    groups = {
-        f"group.{v}"
-        for v in [
-            "created",
-            "updated",
-            "deactivated",
-            "activated",
-            "deleted",
-            "member_added",
-            "member_removed",
-            "blacklisted",
-            "unblacklisted",
-        ]
-    }
+    verbs = "created updated deactivated activated deleted member_added member_removed"
+    groups = {f"group.{v}" for v in [*verbs.split(" "), "blacklisted", "unblacklisted"]}
     defs = {
         f"{s}.{v}"
         for s in ("property", "question")

@@ -1,0 +1,324 @@
+"""Evaluate a condition tree on a member at an instant.
+
+Each node is compiled once into a closure (cached on the node), so evaluating a group costs a
+handful of Python calls per trigger. Evaluation is total: whatever the snapshot holds, it returns
+a bool and never raises (``now`` must be an aware datetime).
+
+Semantics (contract section 5, and decisions where it is silent):
+
+* A missing value, or one of the wrong type, makes every positive op false; the negative ops
+  (``neq`` ``not_in`` ``not_contains`` ``has_none`` ``is_not_set``) are exact complements.
+* Text and select values compare folded (``values.fold``); ``groups`` ids compare exactly.
+* Numbers are ``int``/``float`` but never ``bool``; ``1 == 1.0``.
+* Dates are strings that ``values.parse_instant`` reads; they compare as instants.
+* A list value (multi-select, tags) counts only when every item is a string; ``eq``/``in`` on a
+  list is false.
+* ``is_set``: present, not null, and of the field's type (a text may be empty; a list must be
+  non-empty). With an unknown type, any non-null value but an empty list.
+* ``email_domain``: the text after the last ``@`` equals a domain or ends with ``.`` + domain.
+* ``within_last`` n: value ≥ now - n (a future value is within the last n, as the contract
+  says literally); ``older_than`` n: value < now - n; ``within_next`` n: now ≤ value ≤ now + n.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from operator import ge, gt, le, lt
+from typing import Any
+
+from smartgroups.core.conditions.model import NEGATIVE_OPS, All, Condition, Not, Trigger
+from smartgroups.core.snapshot import MemberSnapshot
+from smartgroups.core.values import fold, parse_instant
+
+Predicate = Callable[[MemberSnapshot, datetime], bool]
+"""A compiled condition: ``predicate(member, now) -> bool``."""
+Test = Callable[[object, datetime], bool]
+"""A compiled trigger test on one field value."""
+Reader = Callable[[MemberSnapshot], object]
+"""Reads the value of one field from a snapshot (None when missing)."""
+
+_ZERO = timedelta(0)
+_ORDERINGS = {"gt": gt, "gte": ge, "lt": lt, "lte": le}
+
+
+def evaluate(cond: Condition, member: MemberSnapshot, now: datetime) -> bool:
+    """Whether ``cond`` holds for ``member`` at ``now``."""
+    return compile_condition(cond)(member, now)
+
+
+def compile_condition(cond: Condition) -> Predicate:
+    """The predicate of ``cond``, compiled on first use and cached on the node."""
+    compiled: Predicate | None = cond._compiled
+    if compiled is None:
+        compiled = _compile(cond)
+        object.__setattr__(cond, "_compiled", compiled)
+    return compiled
+
+
+def _compile(cond: Condition) -> Predicate:
+    if isinstance(cond, Trigger):
+        return _trigger(cond)
+    if isinstance(cond, Not):
+        child = compile_condition(cond.child)
+
+        def negation(member: MemberSnapshot, now: datetime) -> bool:
+            return not child(member, now)
+
+        return negation
+    children = tuple(compile_condition(c) for c in cond.children)
+    return _all(children) if isinstance(cond, All) else _any(children)
+
+
+def _all(children: tuple[Predicate, ...]) -> Predicate:
+    if len(children) == 1:
+        return children[0]
+
+    def conjunction(member: MemberSnapshot, now: datetime) -> bool:
+        for child in children:  # noqa: SIM110 - a loop is faster than all() on a generator
+            if not child(member, now):
+                return False
+        return True
+
+    return conjunction
+
+
+def _any(children: tuple[Predicate, ...]) -> Predicate:
+    if len(children) == 1:
+        return children[0]
+
+    def disjunction(member: MemberSnapshot, now: datetime) -> bool:
+        for child in children:  # noqa: SIM110 - a loop is faster than any() on a generator
+            if child(member, now):
+                return True
+        return False
+
+    return disjunction
+
+
+def reader(field: str) -> Reader:
+    """The reader of a field name (``profile.x``, ``property.x``, ``answer.x`` or ``groups``)."""
+    source, _, key = field.partition(".")
+    if source == "profile":
+        return lambda member: member.profile.get(key)
+    if source == "property":
+        return lambda member: member.properties.get(key)
+    if source == "answer":
+        return lambda member: member.answers.get(key)
+    return lambda member: member.groups
+
+
+def _trigger(trigger: Trigger) -> Predicate:
+    positive = NEGATIVE_OPS.get(trigger.op)
+    test = trigger_test(trigger if positive is None else _with_op(trigger, positive))
+    source, _, key = trigger.field.partition(".")
+    if positive is None:
+        return _bind(source, key, test)
+    bound = _bind(source, key, test)
+
+    def complement(member: MemberSnapshot, now: datetime) -> bool:
+        return not bound(member, now)
+
+    return complement
+
+
+def _with_op(trigger: Trigger, op: str) -> Trigger:
+    return Trigger(trigger.field, op, trigger.value, trigger.value_type)
+
+
+def _bind(source: str, key: str, test: Test) -> Predicate:
+    """Join a field read and a test into one predicate, with the read inlined per source."""
+    if source == "profile":
+
+        def on_profile(member: MemberSnapshot, now: datetime) -> bool:
+            return test(member.profile.get(key), now)
+
+        return on_profile
+    if source == "property":
+
+        def on_property(member: MemberSnapshot, now: datetime) -> bool:
+            return test(member.properties.get(key), now)
+
+        return on_property
+    if source == "answer":
+
+        def on_answer(member: MemberSnapshot, now: datetime) -> bool:
+            return test(member.answers.get(key), now)
+
+        return on_answer
+
+    def on_groups(member: MemberSnapshot, now: datetime) -> bool:
+        return test(member.groups, now)
+
+    return on_groups
+
+
+def trigger_test(trigger: Trigger) -> Test:
+    """The test of a *positive* trigger on a field value (its negative twin negates it)."""
+    op, target = trigger.op, trigger.value
+    if op == "is_set":
+        return _is_set(trigger)
+    if trigger.field == "groups":
+        return _group_test(op, target)
+    if op in ("has_any", "has_all"):
+        return _options_test(op, target)
+    if op == "email_domain":
+        return _email_domain(target)
+    if op in ("contains", "starts_with", "ends_with"):
+        return _text_test(op, target)
+    if op in ("within_last", "older_than", "within_next"):
+        return _time_test(op, target)
+    if op == "in":
+        assert isinstance(target, frozenset)
+        return _in_test(target)
+    return _compare_test(op, target)
+
+
+def _folded(value: str) -> str:
+    return value.lower() if value.isascii() else fold(value)
+
+
+def _is_num(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_set(trigger: Trigger) -> Test:
+    vtype = trigger.value_type
+    if trigger.field == "groups" or vtype == "multi_select":
+        return lambda v, now: bool(_folded_list(v))
+    if vtype in ("text", "single_select"):
+        return lambda v, now: isinstance(v, str)
+    if vtype == "number":
+        return lambda v, now: _is_num(v)
+    if vtype == "boolean":
+        return lambda v, now: isinstance(v, bool)
+    if vtype == "date":
+        return lambda v, now: isinstance(v, str) and parse_instant(v) is not None
+    return lambda v, now: v is not None and v != []
+
+
+def _folded_list(value: object) -> frozenset[str] | None:
+    """The folded items of a list of strings (sets of strings too), None for any other value."""
+    if not isinstance(value, list | tuple | frozenset | set):
+        return None
+    items: set[str] = set()
+    for item in value:
+        if not isinstance(item, str):
+            return None
+        items.add(_folded(item))
+    return frozenset(items)
+
+
+def _group_test(op: str, target: object) -> Test:
+    assert isinstance(target, frozenset)
+    if op == "has_any":
+        return lambda v, now: isinstance(v, frozenset) and not target.isdisjoint(v)
+    return lambda v, now: isinstance(v, frozenset) and target <= v
+
+
+def _options_test(op: str, target: object) -> Test:
+    assert isinstance(target, frozenset)
+    if op == "has_any":
+
+        def has_any(v: object, now: datetime) -> bool:
+            items = _folded_list(v)
+            return items is not None and not target.isdisjoint(items)
+
+        return has_any
+
+    def has_all(v: object, now: datetime) -> bool:
+        items = _folded_list(v)
+        return items is not None and target <= items
+
+    return has_all
+
+
+def _email_domain(target: object) -> Test:
+    assert isinstance(target, frozenset)
+    domains: frozenset[str] = target
+    suffixes = tuple(f".{domain}" for domain in sorted(domains))
+
+    def email_domain(v: object, now: datetime) -> bool:
+        if not isinstance(v, str):
+            return False
+        at, _, domain = _folded(v).rpartition("@")
+        return bool(at) and (domain in domains or domain.endswith(suffixes))
+
+    return email_domain
+
+
+def _text_test(op: str, target: object) -> Test:
+    assert isinstance(target, str)
+    if op == "contains":
+        return lambda v, now: isinstance(v, str) and target in _folded(v)
+    if op == "starts_with":
+        return lambda v, now: isinstance(v, str) and _folded(v).startswith(target)
+    return lambda v, now: isinstance(v, str) and _folded(v).endswith(target)
+
+
+def _time_test(op: str, span: object) -> Test:
+    assert isinstance(span, timedelta)
+
+    def age(v: object, now: datetime) -> timedelta | None:
+        instant = parse_instant(v) if isinstance(v, str) else None
+        return None if instant is None else now - instant
+
+    if op == "within_last":
+
+        def within_last(v: object, now: datetime) -> bool:
+            elapsed = age(v, now)
+            return elapsed is not None and elapsed <= span
+
+        return within_last
+    if op == "older_than":
+
+        def older_than(v: object, now: datetime) -> bool:
+            elapsed = age(v, now)
+            return elapsed is not None and elapsed > span
+
+        return older_than
+
+    def within_next(v: object, now: datetime) -> bool:
+        elapsed = age(v, now)
+        return elapsed is not None and -span <= elapsed <= _ZERO
+
+    return within_next
+
+
+def _in_test(target: frozenset[object]) -> Test:
+    sample = next(iter(target))
+    if isinstance(sample, str):
+        return lambda v, now: isinstance(v, str) and _folded(v) in target
+    if isinstance(sample, bool):
+        return lambda v, now: isinstance(v, bool) and v in target
+    if isinstance(sample, datetime):
+
+        def in_instants(v: object, now: datetime) -> bool:
+            return isinstance(v, str) and parse_instant(v) in target
+
+        return in_instants
+    return lambda v, now: _is_num(v) and v in target
+
+
+def _compare_test(op: str, target: object) -> Test:
+    """``eq``, the orderings and ``between`` on a scalar kind chosen by the target's type."""
+    convert = _converter(target[0] if isinstance(target, tuple) else target)
+    if op == "eq":
+        return lambda v, now: (c := convert(v)) is not None and c == target
+    if op == "between":
+        assert isinstance(target, tuple)
+        low, high = target
+        return lambda v, now: (c := convert(v)) is not None and low <= c <= high
+    compare: Callable[[Any, Any], bool] = _ORDERINGS[op]
+    return lambda v, now: (c := convert(v)) is not None and compare(c, target)
+
+
+def _converter(sample: object) -> Callable[[object], object]:
+    """Turns a field value into the target's kind, or None when it is of another type."""
+    if isinstance(sample, str):
+        return lambda v: _folded(v) if isinstance(v, str) else None
+    if isinstance(sample, bool):
+        return lambda v: v if isinstance(v, bool) else None
+    if isinstance(sample, datetime):
+        return lambda v: parse_instant(v) if isinstance(v, str) else None
+    return lambda v: v if _is_num(v) else None

@@ -1,0 +1,86 @@
+"""Wire values as conditions see them: instants, folded text and the field value types.
+
+Decisions (the contract is silent on these details):
+
+* **Instants** are RFC 3339 timestamps: ``YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)``, with
+  ``T``/``Z`` in either case, or a bare date ``YYYY-MM-DD`` meaning midnight UTC. A date-time
+  without an offset is *not* a timestamp (its instant is unknown). Fractions finer than a
+  microsecond are truncated; a leap second (``:60``) is read as the last microsecond of the
+  minute before. Every instant is returned as an aware UTC ``datetime``.
+* **Folding** is Unicode canonical caseless matching (Unicode D145): ``NFC(casefold(NFD(s)))``.
+  So ``'Straße'`` and ``'STRASSE'`` fold alike, and ``'é'`` precomposed equals ``'e' + U+0301``.
+  The result is in NFC, so a substring test never matches half of a combining sequence such as
+  the ``e`` of a precomposed ``é``. No compatibility mapping (NFKC) and no trimming is applied.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Literal
+
+ValueType = Literal["text", "number", "boolean", "date", "single_select", "multi_select"]
+"""The type of a profile field, property or question (contract section 5)."""
+
+VALUE_TYPES: frozenset[str] = frozenset(
+    ("text", "number", "boolean", "date", "single_select", "multi_select")
+)
+
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2}))?",
+    re.ASCII,
+)
+_LEAP_SECOND = timedelta(seconds=1)
+
+
+@lru_cache(maxsize=1 << 14)
+def parse_instant(text: str) -> datetime | None:
+    """The instant ``text`` names as an aware UTC datetime, or None if it is not a timestamp.
+
+    Total: never raises, whatever the string (impossible dates and instants outside the range
+    of ``datetime`` give None). Results are cached, as the same member values are read by many
+    groups.
+    """
+    if _INSTANT.fullmatch(text) is None:
+        return None
+    if len(text) == 10:
+        text += "T00:00:00Z"
+    elif not text.isupper():
+        text = text.upper()
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return _leap_second(text)
+    except OverflowError:
+        return None
+
+
+def _leap_second(text: str) -> datetime | None:
+    """Read ``...:60`` as the last microsecond before the following minute (None otherwise)."""
+    if text[17:19] != "60":
+        return None
+    try:
+        before = datetime.fromisoformat(f"{text[:17]}59{text[19:]}").astimezone(UTC)
+        return before.replace(microsecond=0) + _LEAP_SECOND - timedelta(microseconds=1)
+    except (ValueError, OverflowError):
+        return None
+
+
+def fold(text: str) -> str:
+    """Canonical caseless form of ``text``: ``NFC(casefold(NFD(text)))`` (fast path for ASCII)."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+
+
+def format_instant(instant: datetime) -> str:
+    """RFC 3339 text of an aware datetime, in UTC with ``Z`` (microseconds only when non-zero)."""
+    utc = instant.astimezone(UTC)
+    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}{fraction}Z"
+    )

@@ -1,0 +1,172 @@
+"""Matching that scales: which groups can a member change affect, and in which order to decide.
+
+:class:`GroupIndex` holds one space's groups (on the worker: per partition; mutable and
+incremental) as indexes, never as a list to scan:
+
+* field → ids of the groups whose triggers read it (:meth:`GroupIndex.candidates`);
+* group → ids of the groups whose ``groups`` triggers name it (:meth:`GroupIndex.dependents`);
+* a topological **rank** per group: greater than the rank of every group it names
+  (:meth:`GroupIndex.rank`), so deciding in rank order sees every named group's final verdict;
+* the groups with time-relative triggers (:meth:`GroupIndex.time_relative_groups`).
+
+Groups are indexed whether active or not (deciding an inactive group is the caller's business:
+it simply has no members), and may be added in any order: a group naming one that is not in the
+index yet gets its rank fixed when that one arrives. Only the ``groups`` references of a valid
+catalog state are acyclic — the catalog guarantees it, since a group may only name groups that
+exist before it and a named group cannot be deleted — so :meth:`GroupIndex.add` raises
+``ValueError`` on a cycle instead of looping.
+
+:func:`cascade` re-decides one member's memberships after a change. It takes the start groups
+(the candidates), a ``decide(group_id, groups_now)`` callback returning the membership verdict
+given the member's current group set (the caller folds eligibility, blacklists, static lists
+and conditions into it) and the member's current groups, and returns the flips.
+
+Why each group is decided **at most once** per cascade: groups are taken from a heap in rank
+order. When a group *g* of rank *r* is taken, every queued group has rank ≥ *r*, and a group is
+only ever queued as a dependent of a group being decided, so its rank is greater than that
+group's. Hence no group of rank < *r* — in particular none that *g* names — is queued after *g*
+is taken: every group *g* reads already has its final verdict, and deciding *g* again could not
+give another answer.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+
+from smartgroups.core.catalog import Group
+
+Decide = Callable[[str, frozenset[str]], bool]
+"""``decide(group_id, groups_now)``: is the member in ``group_id`` given its current groups?"""
+
+_NO_NAMES: frozenset[str] = frozenset()
+
+
+class GroupIndex:
+    """The matching indexes over one space's groups; see the module docstring."""
+
+    __slots__ = ("_by_field", "_dependents", "_fields", "_names", "_rank", "_time_relative")
+
+    def __init__(self) -> None:
+        self._by_field: dict[str, set[str]] = {}
+        self._fields: dict[str, frozenset[str]] = {}
+        self._names: dict[str, frozenset[str]] = {}
+        self._dependents: dict[str, set[str]] = {}
+        self._rank: dict[str, int] = {}
+        self._time_relative: set[str] = set()
+
+    def __contains__(self, group_id: object) -> bool:
+        return group_id in self._rank
+
+    def __len__(self) -> int:
+        return len(self._rank)
+
+    def add(self, group: Group) -> None:
+        """Index ``group`` (replacing a group with the same id)."""
+        group_id = group.group_id
+        if group_id in self._rank:
+            self.remove(group_id)
+        refs = group.references
+        fields = frozenset(refs.fields) if refs is not None else _NO_NAMES
+        names = frozenset(refs.groups) if refs is not None else _NO_NAMES
+        self._fields[group_id] = fields
+        for field_name in fields:
+            self._by_field.setdefault(field_name, set()).add(group_id)
+        self._names[group_id] = names
+        for named in names:
+            self._dependents.setdefault(named, set()).add(group_id)
+        if refs is not None and refs.time_relative:
+            self._time_relative.add(group_id)
+        self._rank[group_id] = 1 + max(
+            (self._rank[n] for n in names if n in self._rank), default=-1
+        )
+        self._raise_dependents(group_id)
+
+    def remove(self, group_id: str) -> None:
+        """Forget ``group_id`` (no-op if absent). Groups naming it keep their (valid) ranks."""
+        if self._rank.pop(group_id, None) is None:
+            return
+        for field_name in self._fields.pop(group_id):
+            users = self._by_field[field_name]
+            users.discard(group_id)
+            if not users:
+                del self._by_field[field_name]
+        for named in self._names.pop(group_id):
+            dependents = self._dependents[named]
+            dependents.discard(group_id)
+            if not dependents:
+                del self._dependents[named]
+        self._time_relative.discard(group_id)
+
+    def candidates(self, changed_fields: Iterable[str]) -> set[str]:
+        """Ids of the groups whose triggers read any of ``changed_fields`` (index lookups)."""
+        found: set[str] = set()
+        for field_name in changed_fields:
+            users = self._by_field.get(field_name)
+            if users:
+                found |= users
+        return found
+
+    def dependents(self, group_id: str) -> frozenset[str]:
+        """Ids of the indexed groups whose ``groups`` triggers name ``group_id``."""
+        return frozenset(self._dependents.get(group_id, ()))
+
+    def rank(self, group_id: str) -> int:
+        """Topological rank: 0 for a group naming none, else 1 + the highest named rank.
+
+        -1 for a group that is not indexed (it names nothing the cascade needs to wait for).
+        """
+        return self._rank.get(group_id, -1)
+
+    def time_relative_groups(self) -> frozenset[str]:
+        """Ids of the indexed groups with a time-relative trigger (``within_*``, ``older_than``)."""
+        return frozenset(self._time_relative)
+
+    def _raise_dependents(self, group_id: str) -> None:
+        """Restore ``rank(d) > rank(g)`` downstream of ``group_id`` (ranks only ever rise)."""
+        limit = len(self._rank)
+        stack = [group_id]
+        while stack:
+            current = stack.pop()
+            need = self._rank[current] + 1
+            for dependent in self._dependents.get(current, ()):
+                rank = self._rank.get(dependent)
+                if rank is not None and rank < need:
+                    if need > limit:
+                        raise ValueError(f"'groups' triggers form a cycle through {group_id!r}")
+                    self._rank[dependent] = need
+                    stack.append(dependent)
+
+
+def cascade(
+    index: GroupIndex,
+    start: Iterable[str],
+    decide: Decide,
+    current: frozenset[str],
+) -> list[tuple[str, bool]]:
+    """Decide ``start`` and whatever their flips cascade into; return the flips in order.
+
+    Groups are decided in rank order, each at most once (see the module docstring), with
+    ``groups_now`` = ``current`` updated by the flips so far. A group whose verdict differs from
+    its membership in ``groups_now`` flips, and the groups naming it are queued. Returns
+    ``(group_id, now_member)`` for every flip, in the order decided.
+    """
+    rank = index._rank
+    heap = [(rank.get(g, -1), g) for g in set(start)]
+    heapq.heapify(heap)
+    queued = {g for _, g in heap}
+    groups_now = current
+    flips: list[tuple[str, bool]] = []
+    dependents = index._dependents
+    while heap:
+        _, group_id = heapq.heappop(heap)
+        verdict = decide(group_id, groups_now)
+        if verdict == (group_id in groups_now):
+            continue
+        groups_now = groups_now | {group_id} if verdict else groups_now - {group_id}
+        flips.append((group_id, verdict))
+        for dependent in dependents.get(group_id, ()):
+            if dependent not in queued:
+                queued.add(dependent)
+                heapq.heappush(heap, (rank.get(dependent, -1), dependent))
+    return flips

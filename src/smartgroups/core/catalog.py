@@ -24,7 +24,8 @@ Decisions where the contract is silent:
   ``groups`` references always form a DAG).
 * **Slugs**: an explicit slug (normalised by the command parser) must be free, else
   ``slug_taken``. Without one, a slug is **derived** from the name (else the group id, else
-  ``group``); if that is taken, ``-2``, ``-3`` … is appended (first free), never a rejection.
+  ``group``); if that is taken, ``-2``, ``-3`` … ``-100`` is appended (first free), then the
+  normalised group id (``team-g42``) — never a rejection, and a pure function of the state.
   So every group has a slug. ``group.updated`` with ``"slug": null`` derives it again from the
   (possibly new) name; renaming alone keeps the slug (links stay stable).
 * **No-ops** are accepted with effect None: deactivating an inactive group, activating an
@@ -92,6 +93,9 @@ EFFECTS = frozenset(
     }
 )
 """Every ``Outcome.effect`` of an accepted command that changed something."""
+
+DERIVED_SUFFIXES = 100
+"""Numeric suffixes tried for a derived slug before the group id is used instead."""
 
 FORMAT_VERSION = 1
 """Version of the JSON written by :meth:`SpaceCatalog.to_json`."""
@@ -211,7 +215,8 @@ class Definition:
         object.__setattr__(self, "spec", FieldSpec.define(self.value_type, self.options))
 
     def to_json(self) -> list[Any]:
-        return [self.ident, self.name, self.value_type, self.options]
+        options = None if self.options is None else list(self.options)
+        return [self.ident, self.name, self.value_type, options]
 
     @classmethod
     def from_json(cls, doc: list[Any]) -> Definition:
@@ -467,9 +472,21 @@ class SpaceCatalog:
         return _accept(effect, current)
 
     def _derive_slug(self, name: str, group_id: str) -> str:
+        """The first free of ``base``, ``base-2`` … ``base-{DERIVED_SUFFIXES}``, then
+        ``base-{group id}``, ``base-{group id}-2`` … (bounded work per create; deterministic)."""
+
+        def free(slug: str) -> bool:
+            return self._slugs.get(slug, group_id) == group_id
+
         base = normalize_slug(name) or normalize_slug(group_id) or "group"
+        if free(base):
+            return base
+        for n in range(2, DERIVED_SUFFIXES + 1):
+            if free(candidate := with_suffix(base, n)):
+                return candidate
+        base = with_suffix(base, normalize_slug(group_id) or "group")
         candidate, n = base, 2
-        while self._slugs.get(candidate, group_id) != group_id:
+        while not free(candidate):
             candidate, n = with_suffix(base, n), n + 1
         return candidate
 

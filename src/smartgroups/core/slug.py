@@ -35,7 +35,7 @@ def normalize_slug(text: str) -> str:
     return slug
 
 
-def with_suffix(base: str, n: int) -> str:
-    """``base`` with the numeric suffix ``-n`` (``n`` ≥ 2), cut so the result fits MAX_SLUG."""
-    suffix = f"-{n}"
-    return base[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
+def with_suffix(base: str, suffix: object) -> str:
+    """``base-suffix`` (``suffix`` a number or a slug), ``base`` cut so the result fits MAX_SLUG."""
+    tail = f"-{suffix}"
+    return base[: MAX_SLUG - len(tail)].rstrip("-") + tail

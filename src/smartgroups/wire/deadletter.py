@@ -16,7 +16,7 @@ from pydantic_core import ErrorDetails
 
 DeadLetterCode: TypeAlias = Literal[
     "decode_error", "schema_error", "key_mismatch", "too_large", "unknown_type",
-    "unsupported_version",
+    "unsupported_version", "processing_error",
 ]  # fmt: skip
 """Why a record is dead-lettered:
 
@@ -25,7 +25,10 @@ DeadLetterCode: TypeAlias = Literal[
 * ``schema_error``: the envelope or the event's fields break the schema;
 * ``unsupported_version``: ``v`` names a major version other than 1;
 * ``unknown_type``: ``type`` is not an event type of the topic (member-keyed topics only);
-* ``key_mismatch``: the key is null or differs from the one the value implies.
+* ``key_mismatch``: the key is null or differs from the one the value implies;
+* ``processing_error``: not an edge code (the decoders never return it) but an addition to the
+  contract's list: the worker failed on a record that decoded fine (a bug), and parks it here
+  rather than lose it or stop. Replay it once fixed.
 """
 
 

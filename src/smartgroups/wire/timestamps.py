@@ -6,7 +6,8 @@ Inputs keep timestamps as the **original string** once validated: values are "st
 * a date-time: ``YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`` (``T``/``Z`` in either case);
 * a full date ``YYYY-MM-DD``, meaning midnight UTC (contract §5).
 
-Leap seconds (``:60``), year 0000 and dates that do not exist (``2026-02-30``) are rejected.
+Year 0000 and dates that do not exist (``2026-02-30``) are rejected; a leap second (``:60``)
+is accepted, as RFC 3339 allows (the core reads it as the end of the minute before).
 Outputs carry date-times in UTC with milliseconds, as :func:`format_instant` writes them.
 """
 
@@ -20,7 +21,7 @@ from pydantic import AfterValidator
 
 _DATE_SYNTAX: Final = "(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 _TIME_SYNTAX: Final = (
-    "[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]+)?"
+    "[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)([.][0-9]+)?"
     "([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 )
 

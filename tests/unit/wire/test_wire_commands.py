@@ -26,23 +26,36 @@ def _cmd(command_type: str, /, **fields: Any) -> dict[str, Any]:
 
 
 SEEDS = [
-    _cmd("property.defined", property_id="plan", name="Plan", value_type="single_select",
-         options=["free", "pro", "enterprise"]),
+    _cmd(
+        "property.defined",
+        property_id="plan",
+        name="Plan",
+        value_type="single_select",
+        options=["free", "pro", "enterprise"],
+    ),
     _cmd("property.defined", property_id="score", name="Score", value_type="number"),
     _cmd("property.defined", property_id="newsletter", name="Newsletter", value_type="boolean"),
     _cmd("property.defined", property_id="renewal", name="Renewal", value_type="date"),
-    _cmd("question.defined", question_id="q_sport", name="Sports", value_type="multi_select",
-         options=["football", "tennis"]),
+    _cmd(
+        "question.defined",
+        question_id="q_sport",
+        name="Sports",
+        value_type="multi_select",
+        options=["football", "tennis"],
+    ),
     _cmd("question.defined", question_id="q_age", name="Age", value_type="number"),
     _cmd("group.created", group_id="banned", name="Banned", kind="static"),
     _cmd("group.created", group_id="staff", name="Staff", kind="static"),
     _cmd("group.created", group_id="old", name="Old", kind="static"),
     _cmd("group.created", group_id="vip", name="VIP", kind="smart", conditions={"all": []}),
-]  # fmt: skip
+]
 """What the examples name: properties, questions and groups of the space ``acme``."""
 
-_CREATES = {"group.created": "group_id", "property.defined": "property_id",
-            "question.defined": "question_id"}  # fmt: skip
+_CREATES = {
+    "group.created": "group_id",
+    "property.defined": "property_id",
+    "question.defined": "question_id",
+}
 
 
 def seeded_for(example: dict[str, Any]) -> SpaceCatalog:

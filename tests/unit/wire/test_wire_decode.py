@@ -183,8 +183,11 @@ def test_huge_version_number() -> None:
 
 
 def test_version_one_in_any_json_spelling() -> None:
-    for value in (record(), record(v=1), b'{"id":"e1","type":"member.deleted","space":"acme",'
-                  b'"member_id":"m42","v":1.0}'):  # fmt: skip
+    for value in (
+        record(),
+        record(v=1),
+        b'{"id":"e1","type":"member.deleted","space":"acme","member_id":"m42","v":1.0}',
+    ):
         event = decode_member_input("member-changes", KEY, value)
         assert isinstance(event, MemberDeleted)
         assert event.v == 1
@@ -301,8 +304,9 @@ def test_field_errors(topic: str, fields: dict[str, Any], message: str) -> None:
 
 def test_many_field_errors_are_summarised() -> None:
     profile = {"first_name": 1, "last_name": 2, "email": 3, "title": 4, "role": 5}
-    result = dead(decode_member_input("member-changes", KEY, record(type="member.upserted",
-                                                                    profile=profile)))  # fmt: skip
+    result = dead(
+        decode_member_input("member-changes", KEY, record(type="member.upserted", profile=profile))
+    )
     assert result.message.endswith("; and 2 more")
     assert result.message.count("must be a string") == 3
 

@@ -1,0 +1,206 @@
+"""Properties of matching: candidates = a brute-force scan; cascade = a naive fixpoint.
+
+Groups are created through the real catalog (so the ``groups`` references form a DAG exactly as
+in production) and decided with the real evaluator.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smartgroups.core.catalog import Group, SpaceCatalog
+from smartgroups.core.commands import parse_command
+from smartgroups.core.conditions import evaluate
+from smartgroups.core.matching import GroupIndex, cascade
+from smartgroups.core.snapshot import MemberSnapshot
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+PROPERTIES = [f"p{i}" for i in range(6)]
+FIELDS = [f"property.{p}" for p in PROPERTIES] + ["profile.email", "profile.tags", "groups"]
+
+
+def new_catalog() -> SpaceCatalog:
+    catalog = SpaceCatalog()
+    for p in PROPERTIES:
+        define = {"type": "property.defined", "property_id": p, "name": p, "value_type": "boolean"}
+        assert catalog.apply(parse_command(define)).accepted
+    return catalog
+
+
+def create(catalog: SpaceCatalog, group_id: str, conditions: dict[str, Any] | None) -> Group:
+    command: dict[str, Any] = {"type": "group.created", "group_id": group_id, "name": group_id}
+    if conditions is None:
+        command["kind"] = "static"
+    else:
+        command.update(kind="smart", conditions=conditions)
+    outcome = catalog.apply(parse_command(command))
+    assert outcome.accepted, outcome
+    assert outcome.group is not None
+    return outcome.group
+
+
+@st.composite
+def trigger(draw: st.DrawFn, earlier: list[str]) -> dict[str, Any]:
+    choices = ["property", "email", "tags"] + (["groups"] if earlier else [])
+    kind = draw(st.sampled_from(choices))
+    if kind == "property":
+        p = draw(st.sampled_from(PROPERTIES))
+        return {"field": f"property.{p}", "op": "eq", "value": draw(st.booleans())}
+    if kind == "email":
+        return {"field": "profile.email", "op": "email_domain", "value": ["acme.com"]}
+    if kind == "tags":
+        return {"field": "profile.tags", "op": "has_any", "value": ["vip"]}
+    op = draw(st.sampled_from(["has_any", "has_all", "has_none"]))
+    named = draw(st.lists(st.sampled_from(earlier), min_size=1, max_size=3, unique=True))
+    return {"field": "groups", "op": op, "value": named}
+
+
+@st.composite
+def conditions(draw: st.DrawFn, earlier: list[str]) -> dict[str, Any]:
+    leaves = draw(st.lists(trigger(earlier), min_size=1, max_size=5))
+    split = draw(st.integers(0, len(leaves)))
+    inner = {draw(st.sampled_from(["all", "any"])): leaves[:split] or leaves}
+    outer: dict[str, Any] = {draw(st.sampled_from(["all", "any"])): [inner, *leaves[split:]]}
+    return {"not": outer} if draw(st.booleans()) and draw(st.booleans()) else outer
+
+
+@st.composite
+def spaces(draw: st.DrawFn) -> tuple[SpaceCatalog, list[str]]:
+    """A catalog of 1 to 14 groups; smart ones may name any earlier group (a random DAG)."""
+    catalog = new_catalog()
+    ids: list[str] = []
+    for i in range(draw(st.integers(1, 14))):
+        group_id = f"g{i}"
+        is_static = draw(st.integers(0, 4)) == 0
+        create(catalog, group_id, None if is_static else draw(conditions(list(ids))))
+        ids.append(group_id)
+    return catalog, ids
+
+
+@st.composite
+def members(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "properties": {p: draw(st.booleans()) for p in PROPERTIES if draw(st.booleans())},
+        "email": draw(st.sampled_from(["a@acme.com", "b@other.org", None])),
+        "tags": draw(st.sampled_from([["vip"], ["x"], None])),
+    }
+
+
+def snapshot(member: dict[str, Any], groups_now: frozenset[str]) -> MemberSnapshot:
+    profile = {"email": member["email"], "tags": member["tags"], "status": "accepted"}
+    return MemberSnapshot(profile, member["properties"], {}, groups_now)
+
+
+def decider(catalog: SpaceCatalog, member: dict[str, Any], static: frozenset[str]) -> Any:
+    def decide(group_id: str, groups_now: frozenset[str]) -> bool:
+        group = catalog.groups.get(group_id)
+        if group is None or not group.active:
+            return False
+        if group.kind == "static":
+            return group_id in static
+        assert group.conditions is not None
+        return evaluate(group.conditions, snapshot(member, groups_now), NOW)
+
+    return decide
+
+
+def fixpoint(
+    catalog: SpaceCatalog, member: dict[str, Any], static: frozenset[str]
+) -> frozenset[str]:
+    """Naive: re-decide every group until nothing changes (terminates on a DAG)."""
+    decide = decider(catalog, member, static)
+    groups_now: frozenset[str] = frozenset()
+    for _ in range(len(catalog.groups) + 2):
+        following = frozenset(g for g in sorted(catalog.groups) if decide(g, groups_now))
+        if following == groups_now:
+            return groups_now
+        groups_now = following
+    raise AssertionError("no fixpoint")
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    changed = {
+        f"property.{p}"
+        for p in PROPERTIES
+        if before["properties"].get(p) != after["properties"].get(p)
+    }
+    if before["email"] != after["email"]:
+        changed.add("profile.email")
+    if before["tags"] != after["tags"]:
+        changed.add("profile.tags")
+    return changed
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    space=spaces(),
+    changed=st.sets(st.sampled_from(FIELDS)),
+    removed=st.sets(st.integers(0, 13)),
+    data=st.data(),
+)
+def test_candidates_equal_a_brute_force_scan(
+    space: tuple[SpaceCatalog, list[str]], changed: set[str], removed: set[int], data: st.DataObject
+) -> None:
+    catalog, ids = space
+    index = GroupIndex()
+    for group_id in data.draw(st.permutations(ids)):  # any order, as a partition loads them
+        index.add(catalog.groups[group_id])
+    kept = {g: catalog.groups[g] for g in ids}
+    for i in removed:
+        if f"g{i}" in kept:
+            index.remove(f"g{i}")
+            del kept[f"g{i}"]
+    brute = {
+        g for g, group in kept.items() if group.references and group.references.fields & changed
+    }
+    assert index.candidates(changed) == brute
+    for group_id, group in kept.items():
+        named = group.references.groups if group.references else frozenset()
+        assert all(index.rank(n) < index.rank(group_id) for n in named if n in kept)
+        assert index.dependents(group_id) == {
+            d
+            for d, other in kept.items()
+            if other.references and group_id in other.references.groups
+        }
+
+
+@settings(max_examples=200, deadline=None)
+@given(space=spaces(), before=members(), after=members(), data=st.data())
+def test_cascade_reaches_the_naive_fixpoint(
+    space: tuple[SpaceCatalog, list[str]],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    data: st.DataObject,
+) -> None:
+    catalog, ids = space
+    index = GroupIndex()
+    for group_id in data.draw(st.permutations(ids)):
+        index.add(catalog.groups[group_id])
+    static = frozenset(g for g in ids if catalog.groups[g].kind == "static")
+    static_before = (
+        frozenset(data.draw(st.sets(st.sampled_from(sorted(static))))) if static else frozenset()
+    )
+    static_after = (
+        frozenset(data.draw(st.sets(st.sampled_from(sorted(static))))) if static else frozenset()
+    )
+
+    current = fixpoint(catalog, before, static_before)
+    start = index.candidates(changed_fields(before, after)) | (static_before ^ static_after)
+    calls: list[str] = []
+    decide = decider(catalog, after, static_after)
+
+    def counted(group_id: str, groups_now: frozenset[str]) -> bool:
+        calls.append(group_id)
+        return decide(group_id, groups_now)
+
+    flips = cascade(index, start, counted, current)
+    final = set(current)
+    for group_id, member in flips:
+        assert (group_id in final) != member  # every flip is a real change
+        (final.add if member else final.discard)(group_id)
+    assert final == fixpoint(catalog, after, static_after)
+    assert len(calls) == len(set(calls))  # each group decided at most once

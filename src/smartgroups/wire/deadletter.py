@@ -14,6 +14,8 @@ from typing import Final, Literal, TypeAlias
 
 from pydantic_core import ErrorDetails
 
+from smartgroups.wire.ids import ID_PATTERN
+
 DeadLetterCode: TypeAlias = Literal[
     "decode_error", "schema_error", "key_mismatch", "too_large", "unknown_type",
     "unsupported_version", "processing_error",
@@ -69,7 +71,6 @@ _PHRASES: Final = {
     "dict_type": "must be an object",
     "model_type": "must be an object",
     "model_attributes_type": "must be an object",
-    "string_pattern_mismatch": "must match ^[A-Za-z0-9_.@+-]{1,200}$",
     "string_too_short": "must not be empty",
     "string_too_long": "is too long",
     "none_required": "must be null",
@@ -111,6 +112,10 @@ def _phrase(error: ErrorDetails) -> str:
         return f"must be one of {context.get('expected', 'the allowed values')}"
     if kind == "value_error" and "error" in context:
         return str(context["error"])
+    if kind == "string_pattern_mismatch":
+        if context.get("pattern") == ID_PATTERN:
+            return f"must match {ID_PATTERN}"
+        return "must be an RFC 3339 date-time or date"
     if kind == "greater_than_equal":
         return f"must be at least {context.get('ge')}"
     return _PHRASES.get(kind, f"invalid ({kind})")

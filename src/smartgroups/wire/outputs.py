@@ -163,7 +163,7 @@ class CommandResult(_Output):
     neither.
     """
 
-    id: EventId
+    id: str = Field(min_length=1)
     type: Literal["command.accepted", "command.rejected"]
     space: Id
     command_id: EventId

@@ -281,6 +281,16 @@ def test_group_changes_never_dead_letter_an_unknown_type() -> None:
             "member.deleted: at: must be an RFC 3339 date-time or date",
         ),
         (
+            "member-changes",
+            {"at": "2026-11-22T10:00:00Z\n"},
+            "member.deleted: at: must be an RFC 3339 date-time or date",
+        ),
+        (
+            "member-changes",
+            {"at": "2100-02-29"},
+            "member.deleted: at: must be an RFC 3339 date-time or date",
+        ),
+        (
             "property-changes",
             {"type": "property.set", "property_id": "p", "value": {"a": 1}},
             "property.set: value: must be a string, number, boolean, list of strings or null",

@@ -51,7 +51,8 @@ def parse_instant(text: str) -> datetime | None:
     elif not text.isupper():
         text = text.upper()
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        instant = datetime.fromisoformat(text)
+        return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
     except ValueError:
         return _leap_second(text)
     except OverflowError:

@@ -39,6 +39,10 @@ Reader = Callable[[MemberSnapshot], object]
 """Reads the value of one field from a snapshot (None when missing)."""
 
 _ZERO = timedelta(0)
+# Tuples, not unions: isinstance on a tuple is several times faster.
+_NUMBERS = (int, float)
+_COLLECTIONS = (list, tuple, frozenset, set)
+_SETS = (frozenset, set)
 _ORDERINGS = {"gt": gt, "gte": ge, "lt": lt, "lte": le}
 
 
@@ -179,7 +183,7 @@ def _folded(value: str) -> str:
 
 
 def _is_num(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, _NUMBERS) and not isinstance(value, bool)
 
 
 def _is_set(trigger: Trigger) -> Test:
@@ -199,7 +203,7 @@ def _is_set(trigger: Trigger) -> Test:
 
 def _folded_list(value: object) -> frozenset[str] | None:
     """The folded items of a list of strings (sets of strings too), None for any other value."""
-    if not isinstance(value, list | tuple | frozenset | set):
+    if not isinstance(value, _COLLECTIONS):
         return None
     items: set[str] = set()
     for item in value:
@@ -212,8 +216,8 @@ def _folded_list(value: object) -> frozenset[str] | None:
 def _group_test(op: str, target: object) -> Test:
     assert isinstance(target, frozenset)
     if op == "has_any":
-        return lambda v, now: isinstance(v, frozenset) and not target.isdisjoint(v)
-    return lambda v, now: isinstance(v, frozenset) and target <= v
+        return lambda v, now: isinstance(v, _SETS) and not target.isdisjoint(v)
+    return lambda v, now: isinstance(v, _SETS) and target <= v
 
 
 def _options_test(op: str, target: object) -> Test:
@@ -291,12 +295,6 @@ def _in_test(target: frozenset[object]) -> Test:
         return lambda v, now: isinstance(v, str) and _folded(v) in target
     if isinstance(sample, bool):
         return lambda v, now: isinstance(v, bool) and v in target
-    if isinstance(sample, datetime):
-
-        def in_instants(v: object, now: datetime) -> bool:
-            return isinstance(v, str) and parse_instant(v) in target
-
-        return in_instants
     return lambda v, now: _is_num(v) and v in target
 
 

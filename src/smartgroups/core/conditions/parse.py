@@ -108,12 +108,10 @@ class _Parser:
         if self.triggers > MAX_TRIGGERS:
             raise _fail(path, f"more than {MAX_TRIGGERS} triggers")
         if "field" not in raw:
-            raise _fail(path, "a trigger needs a 'field'")
+            raise _fail(path, "expected 'all', 'any', 'not' or a trigger with a 'field'")
         if "op" not in raw:
             raise _fail(path, "a trigger needs an 'op'")
-        field = raw["field"]
-        spec = self.field(field, f"{path}/field")
-        assert isinstance(field, str)
+        field, spec = self.field(raw["field"], f"{path}/field")
         op = raw["op"]
         if not isinstance(op, str) or op not in ALL_OPS:
             raise _fail(f"{path}/op", f"unknown op {op!r}")
@@ -130,12 +128,12 @@ class _Parser:
         value = _Value(field, spec, value_path, self.schema).parse(op, raw["value"])
         return Trigger(field, op, value, vtype)
 
-    def field(self, raw: object, path: str) -> FieldSpec:
+    def field(self, raw: object, path: str) -> tuple[str, FieldSpec]:
         if not isinstance(raw, str):
             raise _fail(path, "the field must be a text")
         builtin = PROFILE_FIELDS.get(raw)
         if builtin is not None:
-            return builtin
+            return raw, builtin
         source, _, ident = raw.partition(".")
         kinds = {"property": "property", "answer": "question"}
         if source not in kinds or _ID.fullmatch(ident) is None:
@@ -143,7 +141,7 @@ class _Parser:
         spec = self.schema.resolve(raw)
         if spec is None:
             raise _fail(path, f"{kinds[source]} '{ident}' is not defined", "unknown_reference")
-        return spec
+        return raw, spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,14 +198,18 @@ class _Value:
             return raw
         if isinstance(raw, str):
             return fold(_text(raw, path))
-        return _number(raw, path)
+        if isinstance(raw, int | float):
+            return _number(raw, path)
+        raise _fail(path, "expected a text, a number or a boolean")
 
     def ordered(self, raw: object, path: str) -> Number | datetime:
         if self.spec.value_type == "number":
             return _number(raw, path)
         if self.spec.value_type == "date" or isinstance(raw, str):
             return _instant(raw, path)
-        return _number(raw, path)
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return _number(raw, path)
+        raise _fail(path, "expected a number or a timestamp")
 
     def between(self, raw: object) -> tuple[Number, Number] | tuple[datetime, datetime]:
         if not isinstance(raw, list) or len(raw) != 2:

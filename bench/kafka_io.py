@@ -10,6 +10,7 @@ the commit lag (up to one commit interval) mostly cancels out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from bench.procstats import cpu_seconds
 
 
 async def create_topics(
@@ -39,10 +42,8 @@ async def create_topics(
             if n not in existing
         ]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 
@@ -108,6 +109,8 @@ class Drain:
     total: int
     started: float
     points: list[tuple[float, int]] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    """CPU seconds of the watched process at each point (when a pid was given)."""
     timed_out: bool = False
 
     @property
@@ -128,6 +131,13 @@ class Drain:
             return float("nan")
         (t0, c0), (t1, c1) = self.points[0], self.points[-1]
         return (c1 - c0) / (t1 - t0) if t1 > t0 else float("nan")
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        """CPU µs per event of the watched process between the first and the last point."""
+        if len(self.cpu) < 2 or self.measured_events <= 0:
+            return float("nan")
+        return (self.cpu[-1] - self.cpu[0]) * 1e6 / self.measured_events
 
     @property
     def measured_events(self) -> int:
@@ -153,10 +163,12 @@ async def watch_drain(
     timeout_s: float,
     poll_s: float = 0.05,
     baseline: int = 0,
+    pid: int | None = None,
 ) -> Drain:
     """Poll ``group``'s committed offsets until they reach ``ends`` (or ``timeout_s``).
 
-    ``baseline`` is what the group had committed before the drain (its first point).
+    ``baseline`` is what the group had committed before the drain (its first point); ``pid``,
+    when given, is sampled for CPU seconds at every point.
     """
     total = sum(ends.values())
     drain = Drain(total=total, started=time.monotonic())
@@ -175,6 +187,8 @@ async def watch_drain(
                 continue
             if now_committed != last:
                 drain.points.append((time.monotonic(), now_committed))
+                if pid is not None:
+                    drain.cpu.append(cpu_seconds(pid))
                 last = now_committed
                 if now_committed >= total:
                     return drain

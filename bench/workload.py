@@ -7,7 +7,7 @@ spec (seed, sizes and ``now_ms``) yields byte-identical events. Events are
 Shape (per space; every space gets the same *number* of groups, drawn independently):
 
 * definitions — 8 properties and 5 questions of every value type, a few static groups, ``groups``
-  smart groups with 3–6 triggers in a nested ``all``/``any`` tree (``email_domain``, ``eq`` and
+  smart groups with 3-6 triggers in a nested ``all``/``any`` tree (``email_domain``, ``eq`` and
   ``in`` on properties, answers, ``within_last`` on ``last_active_at``, tags, roles, a ``not``
   now and then, and ``groups`` triggers naming static or earlier smart groups), and one *probe*
   group (``property.probe eq true``) that the latency benchmark toggles;
@@ -255,7 +255,7 @@ class Workload:
         )
 
     def conditions(self, sp: _Space, *, allow_groups: bool = True) -> dict[str, Any]:
-        """3–6 triggers as ``{"all": [t, {"any": [t, t]}, …]}`` (sometimes ``any`` at the top)."""
+        """3-6 triggers as ``{"all": [t, {"any": [t, t]}, …]}`` (sometimes ``any`` at the top)."""
         rng = self.rng
         n = rng.randint(3, 6)
         triggers = [self._trigger(sp, allow_groups and rng.random() < 0.15) for _ in range(n)]
@@ -338,8 +338,11 @@ class Workload:
             "last_active_at": self._ago(120),
         }
 
-    def creations(self) -> Iterator[Event]:
-        """One full ``member.upserted`` per member, each followed by ~1.5 values and answers."""
+    def creations(self, *, values: bool = True) -> Iterator[Event]:
+        """One full ``member.upserted`` per member, each followed by ~1.4 values and answers.
+
+        ``values=False`` yields the profiles only (fast bulk loads).
+        """
         order = [(sp, m) for sp in self.spaces for m in sp.members]
         self.rng.shuffle(order)
         for sp, member in order:
@@ -350,8 +353,9 @@ class Workload:
                 member,
                 profile=self.profile(member),
             )
-            for _ in range(self.rng.choice((0, 1, 1, 2, 3))):
-                yield self._value_event(sp, member)
+            if values:
+                for _ in range(self.rng.choice((0, 1, 1, 2, 3))):
+                    yield self._value_event(sp, member)
 
     def _value_event(self, sp: _Space, member: str) -> Event:
         if self.rng.random() < 0.55:
@@ -433,6 +437,14 @@ class Workload:
         return self._member_event(
             "member-changes", "member.upserted", sp.space, member, profile=patch
         )
+
+    def definition_changes(self, count: int) -> list[Event]:
+        """``count`` cheap definition changes (call :meth:`definitions` first)."""
+        out = []
+        for _ in range(count):
+            sp = self.rng.choice(self.spaces)
+            out.append(self._definition_change(sp, self.rng.choice(sp.members)))
+        return out
 
     def _definition_change(self, sp: _Space, member: str) -> Event:
         rng = self.rng

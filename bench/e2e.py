@@ -1,0 +1,572 @@
+"""End-to-end benchmark: smartgroups beside a raw aiokafka pipe and a faust pipe, on one broker.
+
+``python -m bench.e2e [--profile quick|full] [--out bench/results/latest.json]``
+
+One run, in this order (bench/README.md explains how to read the result):
+
+1. **Data, generated once** (:mod:`bench.workload`, seeded): a member stream (profiles, values,
+   answers, probe members, then the change mix) and, per group count G, that space's
+   definitions plus 5 % cheap definition changes.
+2. **Repetitions, interleaved** (``--reps``, median reported): raw pipe, faust pipe, worker with
+   G = 10, 100, 1,000. The pipes drain one topic set preloaded once (fresh consumer group each
+   time). A worker run gets its own topic prefix: definitions are preloaded and applied first
+   (worker started, results and fan-out drained, worker stopped), then the member stream and the
+   definition changes are preloaded and the restarted worker drains them. Throughput is input
+   events per second between the first commit and the commit that reaches the end offsets
+   (:mod:`bench.kafka_io`); CPU µs per event and peak RSS come from ``/proc``.
+3. **Latency** at ``--latency-share`` (50 %) of the median G = 100 rate: the last G = 100 worker
+   (restarted over its state) gets an open-loop schedule (:mod:`bench.latency`).
+4. **Backfill**: a worker loads N members (profiles), then one smart group is created over them;
+   members/s until every member was scanned (``scans.members`` of ``/stats/``), with live
+   open-loop traffic at ``--backfill-live-share`` of the G = 100 rate meanwhile. RSS per
+   100,000 members held comes from this worker (RSS after the load minus before).
+
+Every process started is stopped on exit; the broker too when the run started it (no
+``KAFKA_BOOTSTRAP_SERVERS``). Logs stay in the printed temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import math
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from bench import kafka_io, procstats
+from bench.broker import bench_broker
+from bench.latency import open_loop
+from bench.procs import Proc, Procs
+from bench.report import environment, write_results
+from bench.workload import Event, Workload, WorkloadSpec, encode
+
+INPUTS = ("member-changes", "property-changes", "form-answers", "group-changes")
+OUTPUTS = ("membership-changes", "membership-state", "group-change-results", "dead-letters")
+APP_ID = "sg"
+COMMIT_INTERVAL_S = 1.0  # the worker's broker_commit_interval (smartgroups.worker.app)
+RAW_COPIES = 10
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "members": 8_000,
+        "changes": 16_000,
+        "groups": [10, 100, 1000],
+        "reps": 3,
+        "partitions": 4,
+        "latency_seconds": 20.0,
+        "backfill_members": 100_000,
+    },
+    "full": {
+        "members": 40_000,
+        "changes": 120_000,
+        "groups": [10, 100, 1000],
+        "reps": 3,
+        "partitions": 4,
+        "latency_seconds": 60.0,
+        "backfill_members": 1_000_000,
+    },
+}
+
+
+@dataclass
+class Config:
+    """Everything a run needs to know (from the profile, overridden by flags)."""
+
+    members: int
+    changes: int
+    groups: list[int]
+    reps: int
+    partitions: int
+    latency_seconds: float
+    backfill_members: int
+    latency_share: float = 0.5
+    backfill_live_share: float = 0.2
+    seed: int = 42
+    spaces: int = 2
+    probes_per_space: int = 8
+    drain_timeout_s: float = 900.0
+    skip_worker: bool = False
+
+
+def _median(values: list[float]) -> float | None:
+    clean = [v for v in values if not math.isnan(v)]
+    return round(statistics.median(clean), 1) if clean else None
+
+
+class Bench:
+    """One benchmark run against ``bootstrap`` (see the module docstring)."""
+
+    def __init__(self, cfg: Config, bootstrap: str, procs: Procs, root: Path) -> None:
+        self.cfg = cfg
+        self.bootstrap = bootstrap
+        self.procs = procs
+        self.root = root
+        self.run_id = uuid.uuid4().hex[:8]
+        self.now_ms = int(time.time() * 1000)
+        self.results: dict[str, Any] = {"runs": []}
+        self._member_stream: list[tuple[str, bytes, bytes]] = []
+        self._defs: dict[int, list[tuple[str, bytes, bytes]]] = {}
+        self._def_changes: dict[int, list[tuple[str, bytes, bytes]]] = {}
+        self._stream_workload: Workload | None = None
+        self._probe_ids: set[str] = set()
+        self._last_worker: dict[int, tuple[str, Path]] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    def spec(self, **overrides: Any) -> WorkloadSpec:
+        base = {
+            "seed": self.cfg.seed,
+            "spaces": self.cfg.spaces,
+            "members": self.cfg.members,
+            "groups": 0,
+            "now_ms": self.now_ms,
+            "tag": f"{self.run_id}m",
+        }
+        base.update(overrides)
+        return WorkloadSpec(**base)
+
+    @staticmethod
+    def prefixed(prefix: str, records: list[tuple[str, bytes, bytes]]) -> Any:
+        return ((prefix + topic, key, value) for topic, key, value in records)
+
+    async def preload(self, prefix: str, records: list[tuple[str, bytes, bytes]]) -> None:
+        await kafka_io.preload(self.bootstrap, self.prefixed(prefix, records))
+
+    # -- data ----------------------------------------------------------------------------------
+    def generate(self) -> None:
+        """Encode the member stream once, and each G's definitions and definition changes."""
+        cfg = self.cfg
+        stream = Workload(self.spec())
+        stream.definitions()  # names of static groups; the events themselves are per G
+        events = itertools.chain(
+            stream.probe_members(cfg.probes_per_space),
+            stream.creations(),
+            stream.changes(cfg.changes, definitions=False),
+        )
+        self._member_stream = [encode(e) for e in events]
+        self._stream_workload = stream
+        for g in cfg.groups:
+            defs = Workload(self.spec(groups=g, seed=cfg.seed + g, tag=f"{self.run_id}d{g}"))
+            self._defs[g] = [encode(e) for e in defs.definitions()]
+            share = max(1, cfg.changes * 5 // 95)
+            self._def_changes[g] = [encode(e) for e in defs.definition_changes(share)]
+        sizes = [len(v) for _, _, v in self._member_stream]
+        self.results["workload"] = {
+            "seed": cfg.seed,
+            "spaces": cfg.spaces,
+            "members": cfg.members,
+            "member_stream_events": len(self._member_stream),
+            "definition_changes": len(self._def_changes[cfg.groups[0]]),
+            "mean_event_bytes": round(sum(sizes) / len(sizes), 1),
+            "definitions": {str(g): len(d) for g, d in self._defs.items()},
+        }
+        mean = self.results["workload"]["mean_event_bytes"]
+        self.log(f"generated {len(self._member_stream)} member events, mean {mean} B")
+
+    # -- pipes ---------------------------------------------------------------------------------
+    async def prepare_pipes(self) -> dict[str, str]:
+        """Preload the pipes' topic sets once: G = 100's definitions, member stream, changes.
+
+        The raw pipe gets ``RAW_COPIES`` copies of the same records: it drains ~20x faster than
+        faust, and a one-copy drain would be over before two commits could time it.
+        """
+        g = 100 if 100 in self._defs else self.cfg.groups[0]
+        records = self._defs[g] + self._member_stream + self._def_changes[g]
+        prefixes = {"faust": f"sgb-{self.run_id}-pipes.", "raw": f"sgb-{self.run_id}-pipes-raw."}
+        for kind, prefix in prefixes.items():
+            await kafka_io.create_topics(
+                self.bootstrap, [prefix + t for t in (*INPUTS, "out")], self.cfg.partitions
+            )
+            await self.preload(prefix, records * (RAW_COPIES if kind == "raw" else 1))
+        return prefixes
+
+    async def run_pipe(self, kind: str, prefix: str, rep: int) -> dict[str, Any]:
+        module = {"raw": "bench.pipes.raw", "faust": "bench.pipes.faust_pipe"}[kind]
+        group = f"{prefix}{kind}-{rep}"
+        # The raw pipe drains in about a second: it commits every 0.1 s so the commit points
+        # resolve its rate (it only slows it down). faust commits like the worker.
+        interval = 0.1 if kind == "raw" else COMMIT_INTERVAL_S
+        args = ["-m", module, "--bootstrap", self.bootstrap, "--group", group]
+        args += ["--out", prefix + "out", "--commit-interval", str(interval)]
+        if kind == "faust":
+            args += ["--partitions", str(self.cfg.partitions)]
+        proc = self.procs.python(f"pipe-{kind}-{rep}", [*args, *(prefix + t for t in INPUTS)])
+        ends = await kafka_io.end_offsets(self.bootstrap, [prefix + t for t in INPUTS])
+        drain = await kafka_io.watch_drain(
+            self.bootstrap, group, ends, timeout_s=self.cfg.drain_timeout_s, pid=proc.pid
+        )
+        peak = procstats.peak_rss_bytes(proc.pid)
+        proc.stop()
+        return self._record(f"pipe_{kind}", rep, drain, peak)
+
+    def _record(self, name: str, rep: int, drain: kafka_io.Drain, peak: int) -> dict[str, Any]:
+        row = {
+            "system": name,
+            "rep": rep,
+            "events": drain.total,
+            "measured_events": drain.measured_events,
+            "seconds": round(drain.seconds, 3),
+            "eps": round(drain.rate, 1),
+            "cpu_us_per_event": round(drain.cpu_us_per_event, 1),
+            "peak_rss_mb": round(peak / 2**20, 1),
+            "commit_points": len(drain.points),
+            "timed_out": drain.timed_out,
+        }
+        self.results["runs"].append(row)
+        self.log(f"{name} rep {rep}: {row['eps']} ev/s, {row['cpu_us_per_event']} µs/ev")
+        return row
+
+    # -- worker --------------------------------------------------------------------------------
+    def start_worker(self, name: str, prefix: str, data_dir: Path) -> Proc:
+        port = _free_port()
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "SMARTGROUPS_TOPIC_PREFIX": prefix,
+            "SMARTGROUPS_APP_ID": APP_ID,
+            "SMARTGROUPS_PARTITIONS": str(self.cfg.partitions),
+            "SMARTGROUPS_DATA_DIR": str(data_dir),
+            "SMARTGROUPS_WEB_PORT": str(port),
+        }
+        args = ["-m", "smartgroups", "worker", "--loglevel", "info"]
+        proc = self.procs.python(name, args, env, web_port=port)
+        proc.wait_ready()
+        return proc
+
+    async def create_worker_topics(self, prefix: str) -> None:
+        names = [prefix + t for t in (*INPUTS, *OUTPUTS)]
+        names += [f"{prefix}{APP_ID}-fanout", f"{prefix}{APP_ID}-commands"]
+        await kafka_io.create_topics(
+            self.bootstrap, names, self.cfg.partitions, compacted=[prefix + "membership-state"]
+        )
+        await asyncio.sleep(0.5)  # let the metadata reach every listener
+
+    async def apply_definitions(self, prefix: str, data_dir: Path, defs: list[Any], name: str):
+        """Start a worker over ``defs`` alone, wait until applied everywhere, stop it.
+
+        Every topic the worker needs is created here first, as production does; the worker
+        then only verifies them.
+        """
+        await self.create_worker_topics(prefix)
+        await self.preload(prefix, defs)
+        proc = self.start_worker(f"{name}-defs", prefix, data_dir)
+        results = prefix + "group-change-results"
+        deadline = time.monotonic() + self.cfg.drain_timeout_s
+        while await kafka_io.total_records(self.bootstrap, [results]) < len(defs):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"definitions not applied:\n{proc.tail()}")
+            await asyncio.sleep(0.5)
+        internal = [prefix + "group-changes", f"{prefix}{APP_ID}-fanout"]
+        internal.append(f"{prefix}{APP_ID}-commands")
+        ends = await kafka_io.end_offsets(self.bootstrap, internal)
+        drain = await kafka_io.watch_drain(
+            self.bootstrap, prefix + APP_ID, ends, timeout_s=self.cfg.drain_timeout_s
+        )
+        if not drain.done:
+            raise RuntimeError(f"fan-out not drained:\n{proc.tail()}")
+        proc.stop()
+
+    async def run_worker(self, groups: int, rep: int) -> dict[str, Any]:
+        prefix = f"sgb-{self.run_id}-g{groups}-r{rep}."
+        data_dir = self.root / f"data-g{groups}-r{rep}"
+        name = f"worker-g{groups}-r{rep}"
+        await self.apply_definitions(prefix, data_dir, self._defs[groups], name)
+        await self.preload(prefix, self._member_stream + self._def_changes[groups])
+        inputs = [prefix + t for t in INPUTS]
+        ends = await kafka_io.end_offsets(self.bootstrap, inputs)
+        baseline = await _committed(self.bootstrap, prefix + APP_ID, ends)
+        proc = self.start_worker(name, prefix, data_dir)
+        drain = await kafka_io.watch_drain(
+            self.bootstrap,
+            prefix + APP_ID,
+            ends,
+            timeout_s=self.cfg.drain_timeout_s,
+            baseline=baseline,
+            pid=proc.pid,
+        )
+        peak = procstats.peak_rss_bytes(proc.pid)
+        stats = proc.stats()
+        proc.stop()
+        row = self._record(f"smartgroups_{groups}", rep, drain, peak)
+        row["events"] = drain.total - baseline
+        row["transitions"] = stats.get("transitions")
+        self._last_worker[groups] = (prefix, data_dir)
+        return row
+
+    # -- latency -------------------------------------------------------------------------------
+    def latency_events(self, workload: Workload, count: int, probe_share: float = 0.2) -> list:
+        events: list[Event] = []
+        changes = workload.changes(count, definitions=False)
+        for i in range(count):
+            if i % round(1 / probe_share) == 0:
+                probe = workload.probe()
+                self._probe_ids.add(probe.value["id"])
+                events.append(probe)
+            else:
+                events.append(next(changes))
+        return events
+
+    async def run_latency(self, rate: float) -> dict[str, Any]:
+        groups = 100 if 100 in self._last_worker else self.cfg.groups[0]
+        prefix, data_dir = self._last_worker[groups]
+        proc = self.start_worker(f"worker-latency-g{groups}", prefix, data_dir)
+        assert self._stream_workload is not None
+        seconds = self.cfg.latency_seconds
+        events = self.latency_events(self._stream_workload, int(rate * seconds) + 1)
+        result = await open_loop(
+            self.bootstrap,
+            lambda t: prefix + t,
+            events,
+            rate=rate,
+            seconds=seconds,
+            probe_ids=self._probe_ids,
+        )
+        proc.stop()
+        summary = {"groups": groups, "share_of_max": self.cfg.latency_share, **result.summary()}
+        self.log(f"latency at {rate:.0f} ev/s: {summary}")
+        return summary
+
+    # -- backfill ------------------------------------------------------------------------------
+    async def run_backfill(self, live_rate: float) -> dict[str, Any]:
+        cfg = self.cfg
+        n = cfg.backfill_members
+        prefix = f"sgb-{self.run_id}-bf."
+        data_dir = self.root / "data-bf"
+        workload = Workload(
+            self.spec(spaces=1, members=n, static_groups=0, tag=f"{self.run_id}b", seed=cfg.seed)
+        )
+        defs = [encode(e) for e in workload.definitions()]
+        await self.apply_definitions(prefix, data_dir, defs, "worker-bf")
+        proc = self.start_worker("worker-bf", prefix, data_dir)
+        rss_before = procstats.rss_bytes(proc.pid)
+        load = [encode(e) for e in workload.probe_members(cfg.probes_per_space)]
+        load += [encode(e) for e in workload.creations(values=False)]
+        t0 = time.monotonic()
+        await self.preload(prefix, load)
+        ends = await kafka_io.end_offsets(self.bootstrap, [prefix + "member-changes"])
+        drain = await kafka_io.watch_drain(
+            self.bootstrap, prefix + APP_ID, ends, timeout_s=cfg.drain_timeout_s * 2
+        )
+        load_s = time.monotonic() - t0
+        await asyncio.sleep(2 * COMMIT_INTERVAL_S)
+        rss_after = procstats.rss_bytes(proc.pid)
+        held = len(load)
+        self.log(f"backfill: {held} members loaded in {load_s:.1f}s")
+        scanned0 = int(proc.stats().get("scans.members", 0))
+        stop = asyncio.Event()
+        live_events = self.latency_events(workload, int(live_rate * 600))
+        live = asyncio.create_task(
+            open_loop(
+                self.bootstrap,
+                lambda t: prefix + t,
+                live_events,
+                rate=live_rate,
+                seconds=600,
+                probe_ids=self._probe_ids,
+                warmup_s=3.0,
+                stop=stop,
+            )
+        )
+        await asyncio.sleep(3.0)
+        group = workload.backfill_group(0, "backfill")
+        group.value["conditions"] = BACKFILL_CONDITIONS
+        created = time.monotonic()
+        await self.preload(prefix, [encode(group)])
+        deadline = created + cfg.drain_timeout_s * 2
+        scanned = 0
+        while time.monotonic() < deadline:
+            scanned = int(proc.stats().get("scans.members", 0)) - scanned0
+            if scanned >= held:
+                break
+            await asyncio.sleep(0.1)
+        elapsed = time.monotonic() - created
+        stop.set()
+        live_result = await live
+        stats = proc.stats()
+        proc.stop()
+        return {
+            "members": held,
+            "scanned": scanned,
+            "seconds": round(elapsed, 2),
+            "members_per_s": round(scanned / elapsed, 1) if elapsed else None,
+            "complete": scanned >= held,
+            "load_members_per_s": round(held / load_s, 1) if drain.done else None,
+            "rss_mb_before_load": round(rss_before / 2**20, 1),
+            "rss_mb_after_load": round(rss_after / 2**20, 1),
+            "rss_mb_per_100k_members": round((rss_after - rss_before) / 2**20 * 1e5 / held, 1),
+            "transitions": stats.get("transitions"),
+            "live": live_result.summary(),
+        }
+
+    # -- the whole run -------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        self.generate()
+        pipes = await self.prepare_pipes()
+        for rep in range(cfg.reps):
+            await self.run_pipe("raw", pipes["raw"], rep)
+            await self.run_pipe("faust", pipes["faust"], rep)
+            if not cfg.skip_worker:
+                for groups in cfg.groups:
+                    await self.run_worker(groups, rep)
+        self.summarize()
+        if not cfg.skip_worker:
+            ref = self.results["smartgroups_eps"].get("100") or next(
+                iter(self.results["smartgroups_eps"].values())
+            )
+            self.results["latency"] = await self.run_latency(ref * cfg.latency_share)
+            self.results["backfill"] = await self.run_backfill(ref * cfg.backfill_live_share)
+            self.summarize()
+        return self.results
+
+    def summarize(self) -> None:
+        runs = self.results["runs"]
+
+        def pick(system: str, key: str = "eps") -> list[float]:
+            return [r[key] for r in runs if r["system"] == system]
+
+        res = self.results
+        res["pipe_raw_eps"] = _median(pick("pipe_raw"))
+        res["pipe_faust_eps"] = _median(pick("pipe_faust"))
+        res["smartgroups_eps"] = {
+            str(g): _median(pick(f"smartgroups_{g}"))
+            for g in self.cfg.groups
+            if pick(f"smartgroups_{g}")
+        }
+        res["eps_range"] = {
+            r: [min(pick(r)), max(pick(r))] for r in {x["system"] for x in runs} if pick(r)
+        }
+        res["cpu_us_per_event"] = {
+            r: _median(pick(r, "cpu_us_per_event")) for r in sorted({x["system"] for x in runs})
+        }
+        res["peak_rss_mb"] = {
+            r: max(pick(r, "peak_rss_mb")) for r in sorted({x["system"] for x in runs})
+        }
+        faust = res["pipe_faust_eps"]
+        if faust:
+            res["ratio_to_faust"] = {
+                g: round(v / faust, 3) for g, v in res["smartgroups_eps"].items() if v
+            }
+        if "latency" in res:
+            lat = res["latency"]
+            res["latency_ms"] = {"p50": lat["p50"], "p99": lat["p99"], "max": lat["max"]}
+        if "backfill" in res:
+            bf = res["backfill"]
+            res["backfill_members_per_s"] = bf["members_per_s"]
+            res["backfill_live_latency_ms"] = {k: bf["live"][k] for k in ("p50", "p99", "max")}
+            res["rss_mb_per_100k_members"] = bf["rss_mb_per_100k_members"]
+        res["targets"] = targets(res)
+
+
+BACKFILL_CONDITIONS = {
+    "all": [
+        {
+            "field": "profile.email",
+            "op": "email_domain",
+            "value": ["corp0.com", "corp1.com", "gmail.com"],
+        },
+        {
+            "any": [
+                {"field": "profile.last_active_at", "op": "within_last", "value": {"days": 30}},
+                {"field": "profile.tags", "op": "has_any", "value": ["tag-vip", "tag-early"]},
+                {"field": "profile.role", "op": "neq", "value": "member"},
+            ]
+        },
+    ]
+}
+"""The backfilled group: profile-only triggers (the load phase carries profiles only)."""
+
+
+def targets(res: dict[str, Any]) -> dict[str, Any]:
+    """Each target of issue 6 with the measured value and whether it holds."""
+    out: dict[str, Any] = {}
+    ratios = res.get("ratio_to_faust", {})
+    if "100" in ratios:
+        out["ratio_100_ge_0.5"] = {"value": ratios["100"], "ok": ratios["100"] >= 0.5}
+    if "1000" in ratios:
+        out["ratio_1000_ge_0.3"] = {"value": ratios["1000"], "ok": ratios["1000"] >= 0.3}
+    lat = res.get("latency_ms", {})
+    if lat.get("p99") is not None:
+        out["p99_le_100ms"] = {"value": lat["p99"], "ok": lat["p99"] <= 100}
+    if res.get("backfill_members_per_s") is not None:
+        value = res["backfill_members_per_s"]
+        out["backfill_ge_50k_per_s"] = {"value": value, "ok": value >= 50_000}
+    return out
+
+
+async def _committed(bootstrap: str, group: str, ends: dict[TopicPartition, int]) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return await kafka_io.committed(admin, group, ends)
+    finally:
+        await admin.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
+    parser.add_argument("--chart", type=Path, default=Path("bench/results/throughput.png"))
+    parser.add_argument("--members", type=int)
+    parser.add_argument("--changes", type=int)
+    parser.add_argument("--groups", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--reps", type=int)
+    parser.add_argument("--partitions", type=int)
+    parser.add_argument("--latency-seconds", type=float)
+    parser.add_argument("--backfill-members", type=int)
+    parser.add_argument("--skip-worker", action="store_true", help="pipes only")
+    args = parser.parse_args(argv)
+    values = dict(PROFILES[args.profile])
+    for key in values:
+        given = getattr(args, key, None)
+        if given is not None:
+            values[key] = given
+    cfg = Config(**values, skip_worker=args.skip_worker)
+    return args, cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, cfg = parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="smartgroups-bench-"))
+    print(f"logs and state in {root}", flush=True)
+    started = time.time()
+    with bench_broker() as (bootstrap, broker), Procs(root) as procs:
+        bench = Bench(cfg, bootstrap, procs, root)
+        results = asyncio.run(bench.run())
+    results["environment"] = environment(broker, cfg, COMMIT_INTERVAL_S)
+    results["profile"] = args.profile
+    results["run_id"] = bench.run_id
+    results["wall_seconds"] = round(time.time() - started, 1)
+    write_results(results, args.out, args.chart)
+    print(json.dumps({k: v for k, v in results.items() if k not in ("runs",)}, indent=2))
+    for data_dir in root.glob("data-*"):
+        shutil.rmtree(data_dir, ignore_errors=True)
+    print(f"process logs kept in {root}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

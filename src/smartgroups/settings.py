@@ -12,6 +12,8 @@ with ``os.environ`` and the flags it parsed. Flags win over variables, variables
 | ``SMARTGROUPS_DATA_DIR``     | ``./var/data``   | local RocksDB state                          |
 | ``SMARTGROUPS_WEB_PORT``     | ``6066``         | HTTP port of the worker                      |
 | ``SMARTGROUPS_TICK_INTERVAL``| ``1.0``          | seconds between time-trigger ticks           |
+| ``SMARTGROUPS_SCAN_CHUNK``   | ``500``          | members per backfill step before live inputs |
+| ``SMARTGROUPS_CLOCK_FILE``   | unset            | testing aid: seconds to add to the clock     |
 | ``KAFKA_SECURITY_PROTOCOL``  | ``PLAINTEXT``    | PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL   |
 | ``KAFKA_SASL_MECHANISM``     | ``PLAIN``        | PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512        |
 | ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | unset | SASL credentials (never logged)  |
@@ -40,6 +42,8 @@ _ENV: dict[str, str] = {
     "data_dir": "SMARTGROUPS_DATA_DIR",
     "web_port": "SMARTGROUPS_WEB_PORT",
     "tick_interval": "SMARTGROUPS_TICK_INTERVAL",
+    "scan_chunk": "SMARTGROUPS_SCAN_CHUNK",
+    "clock_file": "SMARTGROUPS_CLOCK_FILE",
     "security_protocol": "KAFKA_SECURITY_PROTOCOL",
     "sasl_mechanism": "KAFKA_SASL_MECHANISM",
     "sasl_username": "KAFKA_SASL_USERNAME",
@@ -64,6 +68,8 @@ class Settings(BaseModel):
     data_dir: Path = Path("./var/data")
     web_port: int = Field(default=6066, ge=0, le=65535)
     tick_interval: float = Field(default=1.0, gt=0, le=60)
+    scan_chunk: int = Field(default=500, ge=1, le=100_000)
+    clock_file: Path | None = None
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism = "PLAIN"
     sasl_username: str | None = None
@@ -102,7 +108,8 @@ class Settings(BaseModel):
             return cls(**values)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{_ENV.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else '?'}: {err['msg']}"
+                f"{_ENV.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else '?'}: "
+                + err["msg"]
                 for err in exc.errors(include_input=False)
             )
             raise ConfigError(f"invalid configuration: {problems}") from None
@@ -112,7 +119,7 @@ class Settings(BaseModel):
         return f"{self.topic_prefix}{name}"
 
     def kafka_client_options(self) -> dict[str, Any]:
-        """Connection options for aiokafka clients (security included, secret unwrapped here only)."""
+        """Options for aiokafka clients, security included (the one place the secret is read)."""
         options: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,

@@ -56,7 +56,10 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
-            if "Ready" in self.log_path.read_text(errors="replace").split("--- start ---")[-1]:
+            if (
+                "Worker ready"
+                in self.log_path.read_text(errors="replace").split("--- start ---")[-1]
+            ):
                 return
             time.sleep(0.2)
         raise AssertionError(f"worker not ready after {timeout}s:\n{self.tail()}")
@@ -114,6 +117,7 @@ class Cluster:
                 "SMARTGROUPS_DATA_DIR": str(self.root / f"data-{n}"),
                 "SMARTGROUPS_WEB_PORT": str(port),
                 "SMARTGROUPS_TICK_INTERVAL": "0.5",
+                "SMARTGROUPS_SCAN_CHUNK": "100",
                 **(extra_env or {}),
             }
             self.workers.append(

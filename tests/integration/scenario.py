@@ -72,6 +72,18 @@ class Scenario:
             ],
         )
 
+    def barrier(self, member_id: str) -> None:
+        """Wait until every definition sent so far has reached ``member_id``'s partition.
+
+        The definitions agent sends each accepted change, in order, to the member side; a
+        static group's ``member_added`` goes last to the member's own partition, so once the
+        member shows up in that group, every earlier group change was applied there too.
+        """
+        group_id = f"barrier-{next(_ids)}"
+        self.define("group.created", group_id=group_id, name=group_id, kind="static")
+        self.define("group.member_added", group_id=group_id, member_id=member_id)
+        self.wait_members(group_id, {member_id})
+
     # -- outcomes ------------------------------------------------------------------------------
     def results(self) -> dict[str, dict[str, Any]]:
         """``group-change-results`` of this space by command id."""

@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 import pytest
-
-from smartgroups.core.partitioning import partition_for
 from tests.integration.harness import Cluster, final_memberships, state_memberships
 from tests.integration.scenario import Scenario, event
+
+from smartgroups.core.partitioning import partition_for
 
 ACME = {"field": "profile.email", "op": "email_domain", "value": ["acme.com"]}
 
@@ -50,7 +50,10 @@ def test_bad_input_is_dead_lettered_and_the_stream_goes_on(cluster: Cluster) -> 
     sc = Scenario(cluster, "dl")
     sc.define("group.created", group_id="g", name="G", kind="smart", conditions={"all": [ACME]})
     good = event(
-        "member.upserted", "dl", member_id="m1", profile={"email": "a@acme.com", "status": "accepted"}
+        "member.upserted",
+        "dl",
+        member_id="m1",
+        profile={"email": "a@acme.com", "status": "accepted"},
     )
 
     def raw(doc: dict[str, Any]) -> bytes:

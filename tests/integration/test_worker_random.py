@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.integration.harness import Cluster, final_memberships, state_memberships
 from tests.integration.scenario import Scenario, event
 from tests.integration.test_worker_faults import assert_clean_history
@@ -138,9 +137,7 @@ def test_random_events_converge_to_the_reference_fold(cluster: Cluster) -> None:
             blacklisted[m] = on
             kind = "group.blacklisted" if on else "group.unblacklisted"
             for group_id in ("acme", "vip", "tennis"):
-                batches["group-changes"].append(
-                    event(kind, SPACE, group_id=group_id, member_id=m)
-                )
+                batches["group-changes"].append(event(kind, SPACE, group_id=group_id, member_id=m))
     topics = list(batches)
     rng.shuffle(topics)
     for topic in topics:

@@ -30,7 +30,7 @@ def register_demo(runtime: Runtime) -> None:
         value_serializer="raw", key_serializer="raw",
     )  # fmt: skip
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def publish_examples() -> None:
         await asyncio.sleep(2)
         for logical in ORDER:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from typing import Any
 
@@ -30,10 +31,8 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     topic = settings.topic("membership-changes")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_tail(settings.kafka_client_options(), topic, args))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

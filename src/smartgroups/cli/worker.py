@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import faust
 
     from smartgroups.worker.app import create_app
+    from smartgroups.worker.clock import OffsetClock, utc_now
     from smartgroups.worker.topology import Topology, ensure_topics
 
     settings = settings_from(
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings, Topology.from_settings(settings)))
-    runtime = create_app(settings)
+    clock = OffsetClock(settings.clock_file) if settings.clock_file else utc_now
+    runtime = create_app(settings, clock=clock)
     if args.demo:
         from smartgroups.cli.demo import register_demo
 

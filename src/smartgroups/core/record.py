@@ -124,7 +124,7 @@ class MemberRecord:
         return changed
 
     def set_value(self, kind: str, key: str, value: Any) -> set[str]:
-        """Set (or with ``None`` unset) a property or answer; ``kind`` is ``property``/``answer``."""
+        """Set (``None``: unset) a property or answer; ``kind`` is ``property`` or ``answer``."""
         values = self.properties if kind == "property" else self.answers
         if value is None:
             if values.pop(key, None) is None:

@@ -14,12 +14,13 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import faust
 
 from smartgroups.settings import Settings
+from smartgroups.worker.clock import utc_now
 from smartgroups.worker.store import PartitionTable
 from smartgroups.worker.topology import Topology
 
@@ -35,10 +36,6 @@ _ROCKSDB = {
     "block_cache_size": 32 << 20,
     "max_open_files": 256,
 }
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ from smartgroups.core.outputs import command_result, event_cause
 from smartgroups.core.partitioning import partition_for
 from smartgroups.errors import RuleError
 from smartgroups.wire.decode import DeadLetter, decode_group_change
+from smartgroups.wire.ids import is_id
 from smartgroups.worker.app import Runtime
 from smartgroups.worker.edge import Record, Sender, reroute_value, unwrap_reroute
 
@@ -131,7 +132,7 @@ class DefinitionsHandler:
     def _apply(self, state: SpaceState, decoded: Any, record: Record) -> list[Output]:
         space, command_id, command_type = decoded.space, decoded.id, decoded.type
         group_id = decoded.event.get("group_id")
-        group_id = group_id if isinstance(group_id, str) else None
+        group_id = group_id if isinstance(group_id, str) and is_id(group_id) else None
         try:
             outcome = state.catalog.apply(parse_command(decoded.event))
         except RuleError as rejection:
@@ -160,9 +161,7 @@ class DefinitionsHandler:
             return outputs
         state.seq += 1
         cause = dict(
-            event_cause(
-                "definition", command_id, self.rt.topology.group_changes, *_origin(record)
-            )
+            event_cause("definition", command_id, self.rt.topology.group_changes, *_origin(record))
         )
         if effect in GROUP_EFFECTS:
             assert outcome.group is not None
@@ -234,6 +233,6 @@ def register(runtime: Runtime) -> None:
                 log.exception("definitions: failed on %s", record.coordinates())
                 await sender.processing_error(record)
 
-    @runtime.app.on_partitions_assigned.connect
+    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _forget(app: Any, assigned: Any, **_: Any) -> None:
         handler.forget()

@@ -82,18 +82,14 @@ class Sender:
         partition: int | None = None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
-        await self.rt.topics[role].send(
-            key=key, value=value, partition=partition, headers=headers
-        )
+        await self.rt.topics[role].send(key=key, value=value, partition=partition, headers=headers)
 
     async def dead_letter(self, record: Record, letter: DeadLetter) -> None:
         """Send ``record``'s original bytes to ``dead-letters`` with the contract's headers."""
         headers = dead_letter_headers(letter, record.topic, record.partition, record.offset)
         await self.raw("dead_letters", record.key, record.value, headers=headers)
         self.rt.stats[f"dead_letters.{letter.code}"] += 1
-        log.warning(
-            "dead-lettered %s: %s (%s)", record.coordinates(), letter.code, letter.message
-        )
+        log.warning("dead-lettered %s: %s (%s)", record.coordinates(), letter.code, letter.message)
 
     async def processing_error(self, record: Record) -> None:
         """Dead-letter a record whose processing failed in our code (never lost, never acked

@@ -8,7 +8,7 @@ stores the record, and sends ``membership-changes`` and ``membership-state`` out
 Fan-out messages (``k``):
 
 * ``group`` — a group changed; the partition's copy is updated and, for lifecycle changes, a scan
-  of the space's members on this partition starts (:data:`SCAN_CHUNK` members per message; the
+  of the space's members on this partition starts (``settings.scan_chunk`` per message; the
   rest continues through ``scan`` messages, so live inputs interleave with a long backfill);
 * ``command`` — a static-membership or blacklist command for one member;
 * ``tick`` — time passed: members whose due instant has come are re-evaluated;
@@ -45,9 +45,6 @@ from smartgroups.worker.app import Runtime
 from smartgroups.worker.edge import Record, Sender, reroute_value, unwrap_reroute
 
 log = logging.getLogger("smartgroups.members")
-
-SCAN_CHUNK = 500
-"""Members re-decided per scan message before yielding to live inputs."""
 
 TICK_CHUNK = 500
 """Due members re-evaluated per tick message."""
@@ -130,14 +127,24 @@ class MemberHandler:
         entry = GroupEntry.from_json(doc["entry"])
         space = self._space(record.partition, space_id)
         group_id = entry.group.group_id
+        key = f"{space_id}:{group_id}".encode()
+        via = f"{record.topic}#{record.partition}@{record.offset}"
         if space.apply(entry):
-            self.rt.groups.put(f"{space_id}:{group_id}".encode(), orjson.dumps(doc["entry"]))
-        current = space.get(group_id)
-        if current is None or current.seq != entry.seq or effect not in membership.GROUP_EFFECTS:
+            self.rt.groups.put(key, orjson.dumps({"entry": doc["entry"], "via": via}))
+        elif not self._applied_by(key, via):
+            # A re-sent copy of a change already applied (the definitions agent re-sends after
+            # a crash): nothing new. Only a re-delivery of the record that applied it re-scans.
+            self.rt.stats["fanout.duplicates"] += 1
+            return
+        if effect not in membership.GROUP_EFFECTS:
             return
         if effect == "group_created" and entry.group.kind == "static":
             return  # nobody can be in a static group before a command adds them
         await self._scan_chunk(record, doc, after=None)
+
+    def _applied_by(self, key: bytes, via: str) -> bool:
+        stored = self.rt.groups.get(key)
+        return stored is not None and orjson.loads(stored).get("via") == via
 
     async def _scan(self, record: Record, doc: dict[str, Any]) -> None:
         space = self._space(record.partition, doc["space"])
@@ -152,7 +159,9 @@ class MemberHandler:
         group_id = doc.get("group_id") or doc["entry"]["group"]["group_id"]
         seq = int(doc.get("seq") or doc["entry"]["seq"])
         prefix = f"{space_id}:".encode()
-        chunk = self.rt.members.scan(record.partition, prefix, after=after, limit=SCAN_CHUNK)
+        chunk = self.rt.members.scan(
+            record.partition, prefix, after=after, limit=self.rt.settings.scan_chunk
+        )
         source = f"{record.topic}#{record.partition}"
 
         def change(rec: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
@@ -171,7 +180,7 @@ class MemberHandler:
                 raw=raw,
             )
         self.rt.stats["scans.members"] += len(chunk)
-        if len(chunk) == SCAN_CHUNK:
+        if len(chunk) == self.rt.settings.scan_chunk:
             follow = {
                 "k": "scan",
                 "space": space_id,
@@ -308,7 +317,7 @@ class MemberHandler:
             after: bytes | None = None
             while chunk := self.rt.groups.scan(partition, prefix, after=after, limit=1000):
                 for _, value in chunk:
-                    space.apply(GroupEntry.from_json(orjson.loads(value)))
+                    space.apply(GroupEntry.from_json(orjson.loads(value)["entry"]))
                 after = chunk[-1][0]
             self.spaces[(partition, space_id)] = space
         return space
@@ -356,6 +365,6 @@ def register(runtime: Runtime) -> None:
                 log.exception("members: failed on %s", record.coordinates())
                 await sender.processing_error(record)
 
-    @runtime.app.on_partitions_assigned.connect
+    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _forget(app: Any, assigned: Any, **_: Any) -> None:
         handler.forget()

@@ -24,13 +24,11 @@ def register(runtime: Runtime) -> None:
     sender = Sender(runtime)
     fanout = runtime.topology.fanout
 
-    @runtime.app.timer(runtime.settings.tick_interval)
+    @runtime.app.timer(runtime.settings.tick_interval)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         try:
             owned = sorted(
-                tp.partition
-                for tp in runtime.app.assignor.assigned_actives()
-                if tp.topic == fanout
+                tp.partition for tp in runtime.app.assignor.assigned_actives() if tp.topic == fanout
             )
             for partition in owned:
                 await sender.raw("fanout", b"tick", TICK, partition)

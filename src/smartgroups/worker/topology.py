@@ -11,9 +11,11 @@ partitions would silently split a member's state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from smartgroups.errors import TopologyError
@@ -117,10 +119,8 @@ async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
         )
         for s in specs
     ]
-    try:
+    with contextlib.suppress(TopicAlreadyExistsError):  # a racing worker made them first
         await admin.create_topics(new)
-    except TopicAlreadyExistsError:  # another worker raced us: verified just after
-        pass
 
 
 def _single_broker(admin: AIOKafkaAdminClient) -> bool:
@@ -136,15 +136,14 @@ async def _describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, t
         return {}
     described = await admin.describe_topics(present)
     partitions = {d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code")}
-    from aiokafka.admin import ConfigResource, ConfigResourceType
-
     configs = await admin.describe_configs(
         [ConfigResource(ConfigResourceType.TOPIC, n) for n in partitions]
     )
     policies: dict[str, str] = {}
     for response in configs:
         for resource in response.resources:
-            _, _, name, entries = resource[:4]
+            # (error_code, error_message, resource_type, resource_name, config_entries)
+            name, entries = resource[3], resource[4]
             for entry in entries:
                 if entry[0] == "cleanup.policy":
                     policies[name] = entry[1]

@@ -54,7 +54,13 @@ def test_erase_forgets_personal_data_but_keeps_transition_counters() -> None:
     rec.pairs["g"] = Pair(True, 5, 1000)
     rec.dues["h"] = 99
     rec.erase()
-    assert (rec.profile, rec.properties, rec.static, rec.blacklist, rec.dues) == ({}, {}, {}, {}, {})
+    assert (rec.profile, rec.properties, rec.static, rec.blacklist, rec.dues) == (
+        {},
+        {},
+        {},
+        {},
+        {},
+    )
     assert rec.pairs["g"].version == 5
 
 
@@ -96,9 +102,7 @@ json_values = st.recursive(
         max_size=4,
     ),
 )
-def test_persistence_round_trips_byte_for_byte(
-    profile: dict, props: dict, pairs: dict
-) -> None:
+def test_persistence_round_trips_byte_for_byte(profile: dict, props: dict, pairs: dict) -> None:
     rec = MemberRecord()
     rec.profile = profile
     rec.properties = props

@@ -225,8 +225,15 @@ def _options_test(op: str, target: object) -> Test:
     if op == "has_any":
 
         def has_any(v: object, now: datetime) -> bool:
-            items = _folded_list(v)
-            return items is not None and not target.isdisjoint(items)
+            if not isinstance(v, _COLLECTIONS):
+                return False
+            found = False
+            for item in v:
+                if not isinstance(item, str):
+                    return False
+                if not found:
+                    found = (item.lower() if item.isascii() else fold(item)) in target
+            return found
 
         return has_any
 

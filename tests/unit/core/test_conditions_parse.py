@@ -161,6 +161,7 @@ REJECTIONS = [
     (trigger("property.a:b", "eq", "x"), "invalid", "/field", "unknown field"),
     (trigger("property.nope", "eq", "x"), "unknown_reference", "/field", "property 'nope'"),
     (trigger("answer.nope", "eq", "x"), "unknown_reference", "/field", "question 'nope'"),
+    (trigger("property.bio", "x" * 5000, "x"), "invalid", "/op", "unknown op 'xxx"),
     (trigger("groups", "has_any", ["vip", "gone"]), "unknown_reference", "/value/1", "'gone'"),
     (trigger("groups", "has_any", ["VIP"]), "unknown_reference", "/value/0", "'VIP'"),
     (trigger("property.bio", "equals", "x"), "invalid", "/op", "unknown op"),
@@ -248,6 +249,7 @@ def test_rejections_say_where_and_why(raw: object, code: str, path: str, why: st
     where, _, reason = error.message.partition(": ")
     assert where == path
     assert why in reason
+    assert len(error.message) < 200
 
 
 def nested(depth: int) -> dict[str, Any]:

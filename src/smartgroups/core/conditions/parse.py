@@ -75,6 +75,12 @@ def _fail(path: str, why: str, code: str = "invalid") -> RuleError:
     return RuleError(code, f"{path or '/'}: {why}")
 
 
+def _show(value: object) -> str:
+    """A short quotation of a rejected value for a message."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
 @dataclass(slots=True)
 class _Parser:
     schema: FieldSchema
@@ -103,7 +109,7 @@ class _Parser:
     def trigger(self, raw: dict[object, object], path: str) -> Trigger:
         unknown = sorted(str(key) for key in raw if key not in _TRIGGER_KEYS)
         if unknown:
-            raise _fail(path, f"unknown key(s) {', '.join(map(repr, unknown))}")
+            raise _fail(path, f"unknown key(s) {', '.join(map(_show, unknown))}")
         self.triggers += 1
         if self.triggers > MAX_TRIGGERS:
             raise _fail(path, f"more than {MAX_TRIGGERS} triggers")
@@ -114,9 +120,10 @@ class _Parser:
         field, spec = self.field(raw["field"], f"{path}/field")
         op = raw["op"]
         if not isinstance(op, str) or op not in ALL_OPS:
-            raise _fail(f"{path}/op", f"unknown op {op!r}")
+            raise _fail(f"{path}/op", f"unknown op {_show(op)}")
         vtype = spec.value_type
-        if vtype is not None and op not in PRESENCE_OPS and op not in OPS_BY_TYPE[vtype]:
+        allowed = OPS_BY_TYPE.get(vtype, frozenset()) if vtype is not None else ALL_OPS
+        if op not in PRESENCE_OPS and op not in allowed:
             raise _fail(f"{path}/op", f"op '{op}' does not apply to {vtype} field '{field}'")
         value_path = f"{path}/value"
         if op in PRESENCE_OPS:
@@ -137,10 +144,10 @@ class _Parser:
         source, _, ident = raw.partition(".")
         kinds = {"property": "property", "answer": "question"}
         if source not in kinds or _ID.fullmatch(ident) is None:
-            raise _fail(path, f"unknown field {raw[:MAX_TEXT_CHARS]!r}")
+            raise _fail(path, f"unknown field {_show(raw)}")
         spec = self.schema.resolve(raw)
         if spec is None:
-            raise _fail(path, f"{kinds[source]} '{ident}' is not defined", "unknown_reference")
+            raise _fail(path, f"{kinds[source]} {_show(ident)} is not defined", "unknown_reference")
         return raw, spec
 
 
@@ -230,7 +237,7 @@ class _Value:
         option = fold(_text(raw, path))
         options = self.spec.options
         if options is not None and option not in options:
-            raise _fail(path, f"{option!r} is not an option of '{self.field}'")
+            raise _fail(path, f"{_show(option)} is not an option of '{self.field}'")
         return option
 
     def member_option(self, raw: object, path: str) -> str:
@@ -238,7 +245,7 @@ class _Value:
             return self.option(raw, path)
         group_id = _text(raw, path)
         if not self.schema.has_group(group_id):
-            raise _fail(path, f"group {group_id!r} does not exist", "unknown_reference")
+            raise _fail(path, f"group {_show(group_id)} does not exist", "unknown_reference")
         return group_id
 
 
@@ -292,7 +299,7 @@ def _instant(raw: object, path: str) -> datetime:
 def _domain(raw: object, path: str) -> str:
     domain = fold(_text(raw, path))
     if _DOMAIN.fullmatch(domain) is None:
-        raise _fail(path, f"{domain!r} is not a domain")
+        raise _fail(path, f"{_show(domain)} is not a domain")
     return domain
 
 
@@ -301,7 +308,7 @@ def _duration(raw: object, path: str) -> timedelta:
         raise _fail(path, 'a duration is {"minutes"|"hours"|"days": n}')
     ((unit, amount),) = raw.items()
     if unit not in _DURATION_UNITS:
-        raise _fail(path, f"unknown duration unit {str(unit)[:MAX_TEXT_CHARS]!r}")
+        raise _fail(path, f"unknown duration unit {_show(unit)}")
     amount_path = f"{path}/{unit}"
     amount = _number(amount, amount_path)
     if amount < 0:

@@ -153,13 +153,14 @@ def on_command(
 ) -> list[Transition]:
     """A static-membership or blacklist command (``effect`` of :data:`MEMBER_COMMANDS`).
 
-    Commands older than one already applied for the pair (``seq``) are duplicates: ignored.
+    Commands reach a member in ``seq`` order; one not newer than the last applied to the member
+    (erased or not) is a duplicate: ignored.
     """
     which, on, added_reason, removed_reason = MEMBER_COMMANDS[effect]
-    commands = record.static if which == "static" else record.blacklist
-    current = commands.get(group_id)
-    if current is not None and current.seq >= seq:
+    if seq <= record.command_seq:
         return []
+    record.command_seq = seq
+    commands = record.static if which == "static" else record.blacklist
     commands[group_id] = Command(on, seq)
     primary = Primary(group_id, added_reason, removed_reason)
     return decide(record, space, [group_id], now, primary=primary)

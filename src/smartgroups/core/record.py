@@ -13,9 +13,10 @@ It also holds the bookkeeping that makes at-least-once delivery exact:
   :data:`OUTBOX_ENTRIES`), so a re-delivered input re-sends identical outputs (same ids) in case
   they never reached the broker before a crash.
 
-Erasure (``member.deleted``) forgets everything personal; only the per-group transition
-counters survive (group and member ids with a number), so the ids of a later member with the same
-id never collide with the erased member's ones.
+Erasure (``member.deleted``) forgets everything personal; only numbers survive: the per-group
+transition counters, so the ids of a later member with the same id never collide with the erased
+member's ones, and ``command_seq``, the highest definition command applied to the member, so a
+late duplicate of an old command cannot bring an erased membership back.
 
 Records serialise to compact JSON (:meth:`MemberRecord.dumps` / :meth:`MemberRecord.loads`).
 """
@@ -71,6 +72,7 @@ class MemberRecord:
     __slots__ = (
         "answers",
         "blacklist",
+        "command_seq",
         "dues",
         "outbox",
         "pairs",
@@ -90,6 +92,7 @@ class MemberRecord:
         self.seen: dict[str, int] = {}
         self.outbox: list[OutboxEntry] = []
         self.dues: dict[str, int] = {}
+        self.command_seq = 0
 
     # -- derived views -------------------------------------------------------------------------
     @property
@@ -178,6 +181,7 @@ class MemberRecord:
             "n": self.seen,
             "o": [[e.source, e.offset, e.at_ms, e.outputs] for e in self.outbox],
             "d": self.dues,
+            "c": self.command_seq,
         }
         return orjson.dumps(doc)
 
@@ -194,4 +198,5 @@ class MemberRecord:
         record.seen = {k: int(v) for k, v in doc["n"].items()}
         record.outbox = [OutboxEntry(e[0], int(e[1]), int(e[2]), e[3]) for e in doc["o"]]
         record.dues = {k: int(v) for k, v in doc["d"].items()}
+        record.command_seq = int(doc["c"])
         return record

@@ -1,0 +1,217 @@
+"""Membership decisions as a fold: incremental == from scratch, versions alternate, replays are silent.
+
+Random sequences of member inputs and definition effects are applied through the core's
+handlers (what the worker calls). After each step, the record's memberships must equal the
+contract's definition recomputed from scratch on the record's current data; every pair's
+transitions alternate added/removed from version 1; and deciding again with nothing changed
+emits nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smartgroups.core import membership
+from smartgroups.core.catalog import Group, SpaceCatalog
+from smartgroups.core.commands import parse_command
+from smartgroups.core.conditions import evaluate
+from smartgroups.core.record import ELIGIBLE_STATUSES, MemberRecord
+from smartgroups.core.snapshot import MemberSnapshot
+from smartgroups.core.space import GroupEntry, SpaceGroups
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+DEFINITIONS: list[dict[str, Any]] = [
+    {"type": "property.defined", "property_id": "vip", "name": "VIP", "value_type": "boolean"},
+    {"type": "question.defined", "question_id": "sport", "name": "S", "value_type": "text"},
+    {"type": "group.created", "group_id": "staff", "name": "Staff", "kind": "static"},
+    {
+        "type": "group.created",
+        "group_id": "acme",
+        "name": "Acme",
+        "kind": "smart",
+        "conditions": {
+            "all": [{"field": "profile.email", "op": "email_domain", "value": ["acme.com"]}]
+        },
+    },
+    {
+        "type": "group.created",
+        "group_id": "vip",
+        "name": "VIP",
+        "kind": "smart",
+        "conditions": {
+            "any": [
+                {"field": "property.vip", "op": "eq", "value": True},
+                {"field": "groups", "op": "has_any", "value": ["staff"]},
+            ]
+        },
+    },  # fmt: skip
+    {
+        "type": "group.created",
+        "group_id": "acme-vip",
+        "name": "Acme VIP",
+        "kind": "smart",
+        "conditions": {
+            "all": [
+                {"field": "groups", "op": "has_all", "value": ["acme", "vip"]},
+                {"not": {"field": "answer.sport", "op": "contains", "value": "chess"}},
+            ]
+        },
+    },  # fmt: skip
+    {
+        "type": "group.created",
+        "group_id": "recent",
+        "name": "Recent",
+        "kind": "smart",
+        "conditions": {
+            "all": [{"field": "profile.last_active_at", "op": "within_last", "value": {"days": 7}}]
+        },
+    },  # fmt: skip
+]
+
+
+def build_space() -> SpaceGroups:
+    catalog = SpaceCatalog()
+    space = SpaceGroups()
+    for seq, doc in enumerate(DEFINITIONS, start=1):
+        outcome = catalog.apply(parse_command({"id": f"d{seq}", "space": "s", **doc}))
+        assert outcome.accepted, outcome
+        if outcome.group is not None:
+            space.apply(GroupEntry(Group.from_json(outcome.group.to_json()), seq, seq))
+    return space
+
+
+def expected_groups(rec: MemberRecord, space: SpaceGroups, now: datetime) -> frozenset[str]:
+    """The contract's section 1, recomputed from scratch in rank order (a fixpoint)."""
+    groups: set[str] = set()
+    order = sorted(space.entries, key=space.index.rank)
+    for group_id in order:
+        entry = space.entries[group_id]
+        if not entry.live:
+            continue
+        if entry.group.kind == "static":
+            cmd = rec.static.get(group_id)
+            if cmd is not None and cmd.on and cmd.seq >= entry.created_seq:
+                groups.add(group_id)
+            continue
+        status = rec.profile.get("status")
+        black = rec.blacklist.get(group_id)
+        if status not in ELIGIBLE_STATUSES or (black is not None and black.on):
+            continue
+        snap = MemberSnapshot(rec.profile, rec.properties, rec.answers, frozenset(groups))
+        assert entry.group.conditions is not None
+        if evaluate(entry.group.conditions, snap, now):
+            groups.add(group_id)
+    return frozenset(groups)
+
+
+steps = st.one_of(
+    st.tuples(
+        st.just("profile"),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "status": st.sampled_from(["accepted", "invited", "declined", "pending", None]),
+                "email": st.sampled_from(["a@acme.com", "b@x.acme.com", "c@other.org", None]),
+                "last_active_at": st.sampled_from(
+                    ["2026-11-20T00:00:00Z", "2026-10-01T00:00:00Z", None]
+                ),
+            },
+        ),
+    ),
+    st.tuples(st.just("vip"), st.sampled_from([True, False, "yes", None])),
+    st.tuples(st.just("sport"), st.sampled_from(["Chess club", "tennis", None])),
+    st.tuples(
+        st.just("command"),
+        st.sampled_from(
+            [
+                ("member_added", "staff"),
+                ("member_removed", "staff"),
+                ("blacklisted", "vip"),
+                ("unblacklisted", "vip"),
+                ("blacklisted", "acme"),
+                ("unblacklisted", "acme"),
+            ]
+        ),
+    ),
+    st.tuples(st.just("time"), st.integers(0, 30)),
+    st.tuples(st.just("erase"), st.none()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(steps, max_size=25))
+def test_incremental_decisions_equal_the_definition(script: list[tuple[str, Any]]) -> None:
+    space = build_space()
+    rec = MemberRecord()
+    now = NOW
+    seq = 100
+    history: dict[str, list[tuple[int, bool]]] = {}
+    for kind, arg in script:
+        if kind == "profile":
+            out = membership.on_profile(rec, space, arg, now)
+        elif kind == "vip":
+            out = membership.on_value(rec, space, "property", "vip", arg, now)
+        elif kind == "sport":
+            out = membership.on_value(rec, space, "answer", "sport", arg, now)
+        elif kind == "command":
+            seq += 1
+            out = membership.on_command(rec, space, arg[0], arg[1], seq, now)
+        elif kind == "time":
+            now = now + timedelta(days=arg)
+            out = membership.on_due(rec, space, now)
+        else:
+            out = membership.on_erase(rec, space, now)
+        for t in out:
+            history.setdefault(t.group_id, []).append((t.version, t.added))
+        assert rec.groups() == expected_groups(rec, space, now), (kind, arg)
+        # Nothing changed since: re-deciding every group emits nothing.
+        assert membership.decide(rec, space, list(space.entries), now) == []
+    for group_id, transitions in history.items():
+        versions = [v for v, _ in transitions]
+        assert versions == list(range(1, len(versions) + 1)), group_id
+        assert all(added == (v % 2 == 1) for v, added in transitions), group_id
+
+
+def test_time_exit_is_scheduled_at_the_boundary() -> None:
+    space = build_space()
+    rec = MemberRecord()
+    membership.on_profile(
+        rec, space, {"status": "accepted", "last_active_at": "2026-11-20T00:00:00Z"}, NOW
+    )
+    assert rec.is_member("recent")
+    boundary = datetime(2026, 11, 27, tzinfo=UTC)  # last active + 7 days
+    assert rec.next_due_ms() is not None
+    assert rec.next_due_ms() <= int(boundary.timestamp() * 1000) + 1
+    assert membership.on_due(rec, space, boundary - timedelta(seconds=1)) == []
+    out = membership.on_due(rec, space, boundary + timedelta(milliseconds=1))
+    assert [(t.group_id, t.added, t.reason) for t in out] == [("recent", False, "conditions_unmet")]
+    assert rec.next_due_ms() is None  # nothing can flip by time alone any more
+
+
+def test_reasons_name_what_happened() -> None:
+    space = build_space()
+    rec = MemberRecord()
+    out = membership.on_profile(rec, space, {"status": "accepted", "email": "a@acme.com"}, NOW)
+    assert [(t.group_id, t.reason) for t in out] == [("acme", "conditions_met")]
+    out = membership.on_command(rec, space, "member_added", "staff", 200, NOW)
+    assert [(t.group_id, t.added, t.reason) for t in out] == [
+        ("staff", True, "manual"),
+        ("vip", True, "conditions_met"),
+        ("acme-vip", True, "conditions_met"),
+    ]
+    out = membership.on_command(rec, space, "blacklisted", "vip", 201, NOW)
+    assert [(t.group_id, t.reason) for t in out] == [
+        ("vip", "blacklisted"),
+        ("acme-vip", "conditions_unmet"),
+    ]
+    out = membership.on_profile(rec, space, {"status": "declined"}, NOW)
+    assert [(t.group_id, t.reason) for t in out] == [("acme", "ineligible_status")]
+    out = membership.on_erase(rec, space, NOW)
+    assert [(t.group_id, t.reason) for t in out] == [("staff", "member_deleted")]
+    # An older command (lower seq) arriving late is a duplicate: ignored.
+    assert membership.on_command(rec, space, "member_added", "staff", 150, NOW) == []

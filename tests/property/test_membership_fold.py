@@ -1,4 +1,4 @@
-"""Membership decisions as a fold: incremental == from scratch, versions alternate, replays are silent.
+"""Membership decisions as a fold: incremental equals from scratch, replays are silent.
 
 Random sequences of member inputs and definition effects are applied through the core's
 handlers (what the worker calls). After each step, the record's memberships must equal the
@@ -49,7 +49,7 @@ DEFINITIONS: list[dict[str, Any]] = [
                 {"field": "groups", "op": "has_any", "value": ["staff"]},
             ]
         },
-    },  # fmt: skip
+    },
     {
         "type": "group.created",
         "group_id": "acme-vip",
@@ -61,7 +61,7 @@ DEFINITIONS: list[dict[str, Any]] = [
                 {"not": {"field": "answer.sport", "op": "contains", "value": "chess"}},
             ]
         },
-    },  # fmt: skip
+    },
     {
         "type": "group.created",
         "group_id": "recent",
@@ -70,7 +70,7 @@ DEFINITIONS: list[dict[str, Any]] = [
         "conditions": {
             "all": [{"field": "profile.last_active_at", "op": "within_last", "value": {"days": 7}}]
         },
-    },  # fmt: skip
+    },
 ]
 
 

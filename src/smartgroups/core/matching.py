@@ -32,9 +32,12 @@ give another answer.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 
 from smartgroups.core.catalog import Group
+from smartgroups.core.conditions import Trigger
+from smartgroups.core.flips import NEGATIVE, POSITIVE, FieldTriggers, polarities
 
 Decide = Callable[[str, frozenset[str]], bool]
 """``decide(group_id, groups_now)``: is the member in ``group_id`` given its current groups?"""
@@ -45,7 +48,16 @@ _NO_NAMES: frozenset[str] = frozenset()
 class GroupIndex:
     """The matching indexes over one space's groups; see the module docstring."""
 
-    __slots__ = ("_by_field", "_dependents", "_fields", "_names", "_rank", "_time_relative")
+    __slots__ = (
+        "_by_field",
+        "_dependents",
+        "_fields",
+        "_names",
+        "_rank",
+        "_time_relative",
+        "_triggers",
+        "_triggers_of",
+    )
 
     def __init__(self) -> None:
         self._by_field: dict[str, set[str]] = {}
@@ -54,6 +66,8 @@ class GroupIndex:
         self._dependents: dict[str, set[str]] = {}
         self._rank: dict[str, int] = {}
         self._time_relative: set[str] = set()
+        self._triggers: dict[str, FieldTriggers] = {}
+        self._triggers_of: dict[str, tuple[Trigger, ...]] = {}
 
     def __contains__(self, group_id: object) -> bool:
         return group_id in self._rank
@@ -77,6 +91,14 @@ class GroupIndex:
             self._dependents.setdefault(named, set()).add(group_id)
         if refs is not None and refs.time_relative:
             self._time_relative.add(group_id)
+        if group.conditions is not None:
+            found = polarities(group.conditions)
+            self._triggers_of[group_id] = tuple(found)
+            for trigger, polarity in found.items():
+                table = self._triggers.get(trigger.field)
+                if table is None:
+                    table = self._triggers[trigger.field] = FieldTriggers()
+                table.add(trigger, group_id, polarity)
         self._rank[group_id] = 1 + max(
             (self._rank[n] for n in names if n in self._rank), default=-1
         )
@@ -97,6 +119,11 @@ class GroupIndex:
             if not dependents:
                 del self._dependents[named]
         self._time_relative.discard(group_id)
+        for trigger in self._triggers_of.pop(group_id, ()):
+            table = self._triggers[trigger.field]
+            table.discard(trigger, group_id)
+            if not table:
+                del self._triggers[trigger.field]
 
     def candidates(self, changed_fields: Iterable[str]) -> set[str]:
         """Ids of the groups whose triggers read any of ``changed_fields`` (index lookups)."""
@@ -105,6 +132,42 @@ class GroupIndex:
             users = self._by_field.get(field_name)
             if users:
                 found |= users
+        return found
+
+    def affected(
+        self,
+        changes: Mapping[str, tuple[object, object]],
+        current: frozenset[str],
+        now: datetime,
+    ) -> set[str]:
+        """The groups whose verdict a change can flip: a pruned :meth:`candidates`.
+
+        ``changes`` maps each changed field to its ``(old, new)`` value as the member's snapshot
+        holds it (None when missing); ``current`` is the member's groups before the change.
+        Returns a subset of ``candidates(changes)`` that still holds every group whose verdict
+        can differ, given that each group's membership in ``current`` was decided on the old
+        values (the worker's invariant): a group is kept when one of its triggers on a changed
+        field flipped in the direction that can change its membership (a rise for a group the
+        member is out of, a fall for one it is in, inverted under ``not``), and whenever it has a
+        time-relative trigger on a changed field (its due instant moved). See
+        :mod:`smartgroups.core.flips`.
+        """
+        found: set[str] = set()
+        for field_name, (old, new) in changes.items():
+            table = self._triggers.get(field_name)
+            if table is None:
+                continue
+            for entry in table.always_entries():
+                found.update(entry.users)
+            for entry, rose in table.flips(old, new, now):
+                for group_id, polarity in entry.users.items():
+                    if group_id in found:
+                        continue
+                    member = group_id in current
+                    if (polarity & POSITIVE and rose != member) or (
+                        polarity & NEGATIVE and rose == member
+                    ):
+                        found.add(group_id)
         return found
 
     def dependents(self, group_id: str) -> frozenset[str]:
@@ -146,24 +209,40 @@ def cascade(
 ) -> list[tuple[str, bool]]:
     """Decide ``start`` and whatever their flips cascade into; return the flips in order.
 
-    Groups are decided in rank order, each at most once (see the module docstring), with
-    ``groups_now`` = ``current`` updated by the flips so far. A group whose verdict differs from
-    its membership in ``groups_now`` flips, and the groups naming it are queued. Returns
-    ``(group_id, now_member)`` for every flip, in the order decided.
+    Groups are decided in rank order, each at most once (see the module docstring). A group
+    whose verdict differs from its membership in ``current`` flips, and the groups naming it
+    are queued. Returns ``(group_id, now_member)`` for every flip, in the order decided.
+
+    ``decide(group_id, groups_now)`` gets the member's groups *as far as that group can see
+    them*: for a group whose triggers name groups, ``current`` updated by the flips so far
+    (exact for every group it names); for any other group, ``current`` itself (it does not read
+    ``groups``, and not rebuilding the set on every flip keeps a member in thousands of groups
+    cheap). Callers may key caches (e.g. snapshots) on the ``groups_now`` object.
     """
     rank = index._rank
+    names = index._names
+    dependents = index._dependents
     heap = [(rank.get(g, -1), g) for g in set(start)]
     heapq.heapify(heap)
     queued = {g for _, g in heap}
+    added: set[str] = set()
+    removed: set[str] = set()
     groups_now = current
+    stale = False
     flips: list[tuple[str, bool]] = []
-    dependents = index._dependents
     while heap:
         _, group_id = heapq.heappop(heap)
-        verdict = decide(group_id, groups_now)
-        if verdict == (group_id in groups_now):
+        if names.get(group_id):
+            if stale:
+                groups_now = (current | added) - removed
+                stale = False
+            verdict = decide(group_id, groups_now)
+        else:
+            verdict = decide(group_id, current)
+        if verdict == (group_id in current):  # decided once: current is its membership
             continue
-        groups_now = groups_now | {group_id} if verdict else groups_now - {group_id}
+        (added if verdict else removed).add(group_id)
+        stale = True
         flips.append((group_id, verdict))
         for dependent in dependents.get(group_id, ()):
             if dependent not in queued:

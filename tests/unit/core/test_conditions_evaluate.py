@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 from typing import Any
 
@@ -297,3 +298,12 @@ def test_a_compiled_condition_is_reused_and_agrees_with_evaluate():
     predicate = compile_condition(cond)
     assert compile_condition(cond) is predicate
     assert predicate(member("property.n", 2), NOW) is evaluate(cond, member("property.n", 2), NOW)
+
+
+def test_a_compiled_condition_pickles_and_still_evaluates():
+    cond = parse_conditions({"not": {"field": "property.n", "op": "gt", "value": 1}}, SCHEMA)
+    two = member("property.n", 2)
+    assert evaluate(cond, two, NOW) is False
+    copy = pickle.loads(pickle.dumps(cond))
+    assert copy == cond
+    assert evaluate(copy, two, NOW) is False

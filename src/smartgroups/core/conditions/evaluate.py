@@ -116,43 +116,39 @@ def _trigger(trigger: Trigger) -> Predicate:
     positive = NEGATIVE_OPS.get(trigger.op)
     test = trigger_test(trigger if positive is None else _with_op(trigger, positive))
     source, _, key = trigger.field.partition(".")
-    if positive is None:
-        return _bind(source, key, test)
-    bound = _bind(source, key, test)
-
-    def complement(member: MemberSnapshot, now: datetime) -> bool:
-        return not bound(member, now)
-
-    return complement
+    return _bind(source, key, test, negate=positive is not None)
 
 
 def _with_op(trigger: Trigger, op: str) -> Trigger:
     return Trigger(trigger.field, op, trigger.value, trigger.value_type)
 
 
-def _bind(source: str, key: str, test: Test) -> Predicate:
-    """Join a field read and a test into one predicate, with the read inlined per source."""
+def _bind(source: str, key: str, test: Test, *, negate: bool) -> Predicate:
+    """Join a field read and a test into one predicate, with the read inlined per source.
+
+    A negative op is its positive test XOR ``negate`` (every test returns a real bool).
+    """
     if source == "profile":
 
         def on_profile(member: MemberSnapshot, now: datetime) -> bool:
-            return test(member.profile.get(key), now)
+            return test(member.profile.get(key), now) != negate
 
         return on_profile
     if source == "property":
 
         def on_property(member: MemberSnapshot, now: datetime) -> bool:
-            return test(member.properties.get(key), now)
+            return test(member.properties.get(key), now) != negate
 
         return on_property
     if source == "answer":
 
         def on_answer(member: MemberSnapshot, now: datetime) -> bool:
-            return test(member.answers.get(key), now)
+            return test(member.answers.get(key), now) != negate
 
         return on_answer
 
     def on_groups(member: MemberSnapshot, now: datetime) -> bool:
-        return test(member.groups, now)
+        return test(member.groups, now) != negate
 
     return on_groups
 
@@ -198,7 +194,7 @@ def _is_set(trigger: Trigger) -> Test:
         return lambda v, now: isinstance(v, bool)
     if vtype == "date":
         return lambda v, now: isinstance(v, str) and parse_instant(v) is not None
-    return lambda v, now: v is not None and v != []
+    return lambda v, now: v is not None and not (isinstance(v, _COLLECTIONS) and len(v) == 0)
 
 
 def _folded_list(value: object) -> frozenset[str] | None:

@@ -81,8 +81,18 @@ _CACHE: Any = dataclasses.field(default=None, init=False, repr=False, compare=Fa
 """A slot for the compiled predicate of a node (see ``evaluate.compile_condition``)."""
 
 
+class _Node:
+    """Base of the nodes: they pickle without their compiled predicate (a closure)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        return (type(self), tuple(getattr(self, f.name) for f in fields if f.init))
+
+
 @dataclass(frozen=True, slots=True)
-class Trigger:
+class Trigger(_Node):
     """``{"field": field, "op": op, "value": value}`` with ``value`` normalised (see module doc)."""
 
     field: str
@@ -93,7 +103,7 @@ class Trigger:
 
 
 @dataclass(frozen=True, slots=True)
-class All:
+class All(_Node):
     """``{"all": [...]}``: true when every child is (so ``all: []`` is true)."""
 
     children: tuple[Condition, ...]
@@ -101,7 +111,7 @@ class All:
 
 
 @dataclass(frozen=True, slots=True)
-class AnyOf:
+class AnyOf(_Node):
     """``{"any": [...]}``: true when some child is (so ``any: []`` is false)."""
 
     children: tuple[Condition, ...]
@@ -109,7 +119,7 @@ class AnyOf:
 
 
 @dataclass(frozen=True, slots=True)
-class Not:
+class Not(_Node):
     """``{"not": child}``: true exactly when ``child`` is false."""
 
     child: Condition

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from smartgroups.devbroker import __main__ as cli
+from smartgroups.devbroker import cds, fetch, pidfile, process
 from smartgroups.devbroker import config as cfg
-from smartgroups.devbroker import fetch, pidfile, process
 from smartgroups.errors import BrokerError
 
 # ---------------------------------------------------------------- helpers
@@ -271,12 +271,17 @@ def test_down_escalates_to_sigkill(tmp_path: Path) -> None:
     )
     assert stubborn.stdout is not None and stubborn.stdout.readline() == b"ready\n"
     pid_file = cfg.BrokerConfig(0, 0, run_dir).pid_file
-    pidfile.write_pid_file(pid_file, pidfile.PidRecord(stubborn.pid, 1, 2, 0.0))
+    partial = tmp_path / "kafka-broker-x.jsa.partial-1"  # a dump the SIGKILL cut short
+    partial.write_bytes(b"half")
+    pidfile.write_pid_file(
+        pid_file, pidfile.PidRecord(stubborn.pid, 1, 2, 0.0, cds_partial=str(partial))
+    )
     began = time.monotonic()
     assert process.stop_broker(run_dir, timeout_s=0.5)
     assert stubborn.wait(timeout=10) == -signal.SIGKILL
     assert time.monotonic() - began < 10
     assert not pid_file.exists()
+    assert not partial.exists() and not (tmp_path / "kafka-broker-x.jsa").exists()
     assert not process.stop_broker(run_dir)  # nothing left: a no-op
 
 
@@ -369,3 +374,33 @@ def test_cli_up_failure_exits_1_with_the_reason(
         port = sock.getsockname()[1]
         assert cli.main(["up", "--port", str(port), "--dir", str(tmp_path)]) == 1
     assert f"port {port} is taken" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- AppCDS
+
+
+def test_cds_dumps_first_then_maps_the_archive(libs: Path) -> None:
+    flags, partial = cds.jvm_flags("java", libs, env={})
+    assert partial is not None and partial.parent == libs
+    assert flags == [f"-XX:ArchiveClassesAtExit={partial}"]
+    partial.write_bytes(b"archive")  # what the JVM writes at a clean exit
+    cds.finish(partial, clean_exit=True)
+    archive = cds.archive_path("java", libs)
+    assert archive.read_bytes() == b"archive" and not partial.exists()
+    assert cds.jvm_flags("java", libs, env={}) == ([f"-XX:SharedArchiveFile={archive}"], None)
+
+
+def test_cds_drops_the_archive_of_an_unclean_exit(libs: Path) -> None:
+    _, partial = cds.jvm_flags("java", libs, env={})
+    assert partial is not None
+    partial.write_bytes(b"half an archive")
+    cds.finish(partial, clean_exit=False)
+    assert list(libs.glob("*.jsa*")) == []
+    cds.finish(None, clean_exit=True)  # no archive requested: nothing to do
+
+
+def test_cds_can_be_turned_off_and_follows_the_jars(libs: Path) -> None:
+    assert cds.jvm_flags("java", libs, env={"SMARTGROUPS_KAFKA_CDS": "0"}) == ([], None)
+    before = cds.archive_path("java", libs)
+    os.utime(fetch.marker_jar(libs), ns=(1, 1))  # a re-fetched jar cache
+    assert cds.archive_path("java", libs) != before

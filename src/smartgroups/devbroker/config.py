@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,13 +161,21 @@ def render_properties(settings: Mapping[str, str], header: str = "") -> str:
 
 
 def java_command(
-    java: str, classpath: str, log4j2: Path, main: str, args: list[str], *, server: bool
+    java: str,
+    classpath: str,
+    log4j2: Path,
+    main: str,
+    args: list[str],
+    *,
+    server: bool,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """``java`` with the heap, GC and logging flags for the broker (``server``) or a tool."""
     heap = [*HEAP_OPTS, *GC_OPTS] if server else list(TOOL_HEAP_OPTS)
     return [
         java,
         *heap,
+        *extra,
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log4j2}",
         "-cp",

@@ -1,9 +1,9 @@
 """The pid file of a running broker, and whether the pid it names is still that broker.
 
-The file is JSON ``{"pid", "port", "controller_port", "started_at"}``, written after the JVM is
-spawned and removed when it is stopped. A pid is trusted only while the process is alive, not a
-zombie, and its command line names ``kafka.Kafka`` with this run directory's server.properties:
-a recycled pid never makes ``up`` a no-op or ``down`` kill a stranger.
+The file is JSON ``{"pid", "port", "controller_port", "started_at", "cds_partial"}``, written
+after the JVM is spawned and removed when it is stopped. A pid is trusted only while the process
+is alive, not a zombie, and its command line names ``kafka.Kafka`` with this run directory's
+server.properties: a recycled pid never makes ``up`` a no-op or ``down`` kill a stranger.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class PidRecord:
     port: int
     controller_port: int
     started_at: float
+    cds_partial: str = ""  # the AppCDS archive this JVM writes at exit, if any (see cds.py)
 
 
 def write_pid_file(path: Path, record: PidRecord) -> None:
@@ -43,6 +44,7 @@ def read_pid_file(path: Path) -> PidRecord | None:
             port=int(raw["port"]),
             controller_port=int(raw["controller_port"]),
             started_at=float(raw["started_at"]),
+            cds_partial=str(raw.get("cds_partial", "")),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

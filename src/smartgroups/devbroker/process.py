@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from smartgroups.devbroker import cds
 from smartgroups.devbroker import config as cfg
 from smartgroups.devbroker.fetch import ensure_jars
 from smartgroups.devbroker.pidfile import (
@@ -56,10 +57,12 @@ class Broker:
     started: bool
     start_seconds: float
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+    _cds_partial: Path | None = field(default=None, repr=False, compare=False)
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop it (SIGTERM, SIGKILL after ``timeout_s``) and remove its pid file."""
-        _terminate(self.pid, self._process, timeout_s)
+        clean = _terminate(self.pid, self._process, timeout_s)
+        cds.finish(self._cds_partial, clean_exit=clean)
         remove_pid_file(cfg.BrokerConfig(0, 0, self.run_dir).pid_file)
 
 
@@ -137,15 +140,23 @@ def ensure_broker(
     classpath = str(libs / "*")  # java expands the wildcard itself
     if not (conf.log_dir / "meta.properties").is_file():
         format_storage(java, classpath, conf)
-    process = _spawn(java, classpath, conf, die_with_parent)
+    cds_flags, cds_partial = cds.jvm_flags(java, libs)
+    process = _spawn(java, classpath, conf, die_with_parent, cds_flags)
     write_pid_file(
         conf.pid_file,
-        PidRecord(process.pid, conf.port, conf.controller_port, time.time()),
+        PidRecord(
+            process.pid,
+            conf.port,
+            conf.controller_port,
+            time.time(),
+            cds_partial=str(cds_partial or ""),
+        ),
     )
     try:
         wait_ready(process, conf, ready_timeout_s)
     except BaseException:
         _terminate(process.pid, process, STOP_TIMEOUT_S)
+        cds.finish(cds_partial, clean_exit=False)
         remove_pid_file(conf.pid_file)
         raise
     return Broker(
@@ -155,6 +166,7 @@ def ensure_broker(
         started=True,
         start_seconds=time.monotonic() - began,
         _process=process,
+        _cds_partial=cds_partial,
     )
 
 
@@ -165,7 +177,8 @@ def stop_broker(run_dir: Path | None = None, timeout_s: float = STOP_TIMEOUT_S) 
     record = live_record(conf.pid_file, conf.server_properties)
     if record is None:
         return False
-    _terminate(record.pid, None, timeout_s)
+    clean = _terminate(record.pid, None, timeout_s)
+    cds.finish(Path(record.cds_partial) if record.cds_partial else None, clean_exit=clean)
     remove_pid_file(conf.pid_file)
     return True
 
@@ -283,7 +296,11 @@ def _reuse(
 
 
 def _spawn(
-    java: str, classpath: str, conf: cfg.BrokerConfig, die_with_parent: bool
+    java: str,
+    classpath: str,
+    conf: cfg.BrokerConfig,
+    die_with_parent: bool,
+    extra: list[str],
 ) -> subprocess.Popen[bytes]:
     command = cfg.java_command(
         java,
@@ -292,6 +309,7 @@ def _spawn(
         "kafka.Kafka",
         [str(conf.server_properties)],
         server=True,
+        extra=extra,
     )
     setpriv = shutil.which("setpriv")
     if die_with_parent and setpriv is not None:  # util-linux; absent on macOS: no tie then
@@ -308,13 +326,16 @@ def _spawn(
         )
 
 
-def _terminate(pid: int, process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
-    """SIGTERM, wait up to ``timeout_s``, SIGKILL; reaps ``process`` when we own it."""
+def _terminate(pid: int, process: subprocess.Popen[bytes] | None, timeout_s: float) -> bool:
+    """SIGTERM, wait up to ``timeout_s``, SIGKILL; reaps ``process`` when we own it.
+
+    True when SIGTERM alone stopped it (a clean shutdown).
+    """
     for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
         if not _signal(pid, process, sig):
-            return
+            return False
         if _wait_exit(pid, process, wait_s):
-            return
+            return sig == signal.SIGTERM
     raise BrokerError(f"the broker (pid {pid}) survived SIGKILL; check `ps -p {pid}`")
 
 

@@ -77,12 +77,12 @@ SELECT_OPS = frozenset(("eq", "neq", "in", "not_in", "has_any", "has_all", "has_
 """Ops whose value names option ids when the field is a select."""
 
 
-_CACHE: Any = dataclasses.field(default=None, init=False, repr=False, compare=False, hash=False)
-"""A slot for the compiled predicate of a node (see ``evaluate.compile_condition``)."""
-
-
 class _Node:
-    """Base of the nodes: they pickle without their compiled predicate (a closure)."""
+    """Base of the nodes: they pickle without their compiled predicate (a closure).
+
+    Each node's ``_compiled`` slot caches its predicate (see ``evaluate.compile_condition``); it
+    takes no part in construction, equality, hashing or repr.
+    """
 
     __slots__ = ()
 
@@ -99,7 +99,7 @@ class Trigger(_Node):
     op: str
     value: object = None
     value_type: ValueType | None = None
-    _compiled: Any = _CACHE
+    _compiled: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,7 @@ class All(_Node):
     """``{"all": [...]}``: true when every child is (so ``all: []`` is true)."""
 
     children: tuple[Condition, ...]
-    _compiled: Any = _CACHE
+    _compiled: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ class AnyOf(_Node):
     """``{"any": [...]}``: true when some child is (so ``any: []`` is false)."""
 
     children: tuple[Condition, ...]
-    _compiled: Any = _CACHE
+    _compiled: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,7 @@ class Not(_Node):
     """``{"not": child}``: true exactly when ``child`` is false."""
 
     child: Condition
-    _compiled: Any = _CACHE
+    _compiled: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
 
 Condition = All | AnyOf | Not | Trigger

@@ -9,8 +9,16 @@ A pure core: stdlib only, no clock (``now`` is always passed in), no environment
 * :func:`evaluate` / :func:`compile_condition` decide a member at an instant;
 * :func:`next_change` is the next instant the verdict flips by time alone.
 
-Additions to the agreed API: ``Trigger.value_type`` (the field's type at parse time),
-``compile_condition``, ``Predicate``, the limit constants, ``MAX_DURATION``, ``OPS_BY_TYPE``.
+Additions to the agreed API (nothing agreed was changed): ``Trigger.value_type`` (the field's
+type at parse time; ``is_set`` and ``references`` use it), ``compile_condition`` and
+``Predicate`` (the hot path: compile once, call per member), the limit constants,
+``MAX_DURATION``, ``OPS_BY_TYPE``, ``ALL_OPS``, ``TIME_OPS``. Also relied upon by the matching
+index: ``evaluate.trigger_test`` / ``evaluate.Test`` (the test of a positive trigger on one
+field value) and ``model.NEGATIVE_OPS``. Elsewhere: ``values.format_instant``,
+``values.VALUE_TYPES``, ``fields.FieldSpec.define``, ``fields.MEMBER_STATUSES``.
+
+The decisions where the contract is silent are stated where they apply: value reading in
+``values``, validation in ``parse``, evaluation in ``evaluate``, time in ``timing``.
 """
 
 from smartgroups.core.conditions.evaluate import Predicate, compile_condition, evaluate

@@ -66,7 +66,7 @@ class Settings(BaseModel):
     partitions: int = Field(default=8, ge=1, le=1024)
     app_id: str = Field(default="smartgroups", pattern=r"^[A-Za-z0-9._-]{1,200}$")
     data_dir: Path = Path("./var/data")
-    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_port: int = Field(default=6066, ge=1, le=65535)
     tick_interval: float = Field(default=1.0, gt=0, le=60)
     scan_chunk: int = Field(default=500, ge=1, le=100_000)
     clock_file: Path | None = None

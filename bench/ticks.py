@@ -134,11 +134,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"members": args.members, "due_share": args.due_share}
     with bench_broker() as (bootstrap, broker), Procs(work) as procs:
         env = {
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SMARTGROUPS_TOPIC_PREFIX": prefix,
-            "SMARTGROUPS_PARTITIONS": str(PARTITIONS), "SMARTGROUPS_DATA_DIR": str(work / "data"),
-            "SMARTGROUPS_WEB_PORT": str(_free_port()), "SMARTGROUPS_TICK_INTERVAL": str(TICK_INTERVAL_S),
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "SMARTGROUPS_TOPIC_PREFIX": prefix,
+            "SMARTGROUPS_PARTITIONS": str(PARTITIONS),
+            "SMARTGROUPS_DATA_DIR": str(work / "data"),
+            "SMARTGROUPS_WEB_PORT": str(_free_port()),
+            "SMARTGROUPS_TICK_INTERVAL": str(TICK_INTERVAL_S),
             "SMARTGROUPS_CLOCK_FILE": str(clock),
-        }  # fmt: skip
+        }
         worker = procs.python("worker", ["-m", "smartgroups", "worker"], env)
         worker.wait_ready()
         async with Changes(bootstrap, f"{prefix}membership-changes") as changes:

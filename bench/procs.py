@@ -2,7 +2,8 @@
 
 :class:`Procs` is a registry used as a context manager: every process it started is stopped on
 exit (SIGTERM, SIGKILL after a bound), whatever raised in between. Each process logs to its own
-file; readiness is a marker in that log (:data:`READY_MARKERS`), with a bounded wait that fails with the log tail.
+file; readiness is a marker in that log (:data:`READY_MARKERS`), with a bounded wait that fails
+with the log tail.
 """
 
 from __future__ import annotations

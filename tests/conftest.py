@@ -20,6 +20,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -28,7 +29,7 @@ from smartgroups.devbroker import BrokerError, ensure_broker, free_port
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 
 
-def _no_broker(reason: str) -> None:
+def _no_broker(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"no Kafka broker under CI: {reason}", pytrace=False)
     pytest.skip(f"no Kafka broker: {reason}")

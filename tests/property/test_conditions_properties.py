@@ -32,6 +32,7 @@ from smartgroups.core.conditions import (
 )
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.values import fold, parse_instant
+from smartgroups.errors import RuleError
 
 EXAMPLES = settings(max_examples=400, deadline=None)
 
@@ -148,3 +149,47 @@ def test_only_time_relative_triggers_change_with_time(
 ):
     due = next_change(parse_conditions(raw, SCHEMA), member, now)
     assert due is None or raw["op"] in ("within_last", "older_than", "within_next")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+near_wire = st.recursive(
+    wire_triggers | json_values,
+    lambda inner: (
+        st.fixed_dictionaries(
+            {}, optional={"all": st.lists(inner), "any": st.lists(inner), "not": inner}
+        )
+        | st.dictionaries(st.sampled_from(("field", "op", "value", "x")), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(raw=near_wire)
+def test_parse_accepts_or_rejects_with_a_rule_error_and_nothing_else(raw: Any):
+    try:
+        cond = parse_conditions(raw, SCHEMA)
+    except RuleError as error:
+        assert error.code in ("invalid", "unknown_reference")
+        assert error.message.startswith("/")
+    else:
+        assert parse_conditions(render(cond), SCHEMA) == cond
+
+
+@EXAMPLES
+@given(raw=wire_conditions, value=json_values, now=instants)
+def test_evaluation_is_total_on_any_json_value(raw: Any, value: object, now: datetime):
+    cond = parse_conditions(raw, SCHEMA)
+    for field in ("email", "status", "tags", "last_active_at"):
+        member = MemberSnapshot(
+            {field: value}, {"x": value, "m": value}, {"qs": value}, frozenset()
+        )
+        assert evaluate(cond, member, now) in (True, False)
+        due = next_change(cond, member, now)
+        assert due is None or due > now

@@ -1,0 +1,237 @@
+"""GroupIndex.affected never misses a group whose verdict a change flips (against the evaluator).
+
+Groups of every value type and op, some under ``not``, are created through the real catalog;
+a member's fields change from random old to random new values (right type, wrong type, missing,
+equal up to case, dates in several spellings). Every group whose conditions evaluate differently
+on the old and new values, in the direction that changes the member's membership, must be in
+``affected``; and a cascade started from ``affected`` ends where deciding every group ends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smartgroups.core.catalog import SpaceCatalog
+from smartgroups.core.commands import parse_command
+from smartgroups.core.conditions import evaluate
+from smartgroups.core.matching import GroupIndex, cascade
+from smartgroups.core.snapshot import MemberSnapshot
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+OPTIONS = ["a", "B", "c"]
+TYPES = {
+    "property.t": "text",
+    "property.n": "number",
+    "property.b": "boolean",
+    "property.d": "date",
+    "property.s": "single_select",
+    "property.m": "multi_select",
+    "profile.email": "text",
+    "profile.tags": "multi_select",
+    "profile.last_active_at": "date",
+}
+TEXTS = ["a", "A", "ab", "Ab c", "é", "x@acme.com", "y@Mail.ACME.com", "z@other.org"]
+NUMBERS = [0, 1, 1.0, 2.5, 3, -1]
+DATES = [
+    "2026-01-01",
+    "2026-01-01T00:00:00Z",
+    "2026-01-01T01:00:00+01:00",
+    "2026-11-20T10:00:00Z",
+    "2026-11-25T10:00:00Z",
+    "2025-06-01T00:00:00Z",
+]
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.sampled_from(TEXTS + DATES + OPTIONS + ["b", "C"]),
+    st.sampled_from(NUMBERS),
+    st.booleans(),
+    st.lists(st.sampled_from([*OPTIONS, "b", "x"]), max_size=3),
+    st.just([1, "a"]),
+)
+
+
+def member_value(field: str) -> st.SearchStrategy[Any]:
+    """Mostly a value of the field's type from the triggers' small domains; sometimes anything."""
+    field_type = TYPES[field]
+    domain: st.SearchStrategy[Any] = {
+        "text": st.sampled_from(TEXTS),
+        "number": st.sampled_from(NUMBERS),
+        "boolean": st.booleans(),
+        "date": st.sampled_from(DATES),
+        "single_select": st.sampled_from([*OPTIONS, "b", "C"]),
+        "multi_select": st.lists(st.sampled_from([*OPTIONS, "b"]), max_size=3),
+    }[field_type]
+    return st.one_of(domain, domain, domain, ANY_VALUE)
+
+
+@st.composite
+def values(draw: st.DrawFn, min_size: int = 0) -> dict[str, Any]:
+    fields = draw(
+        st.lists(st.sampled_from(sorted(TYPES)), min_size=min_size, max_size=3, unique=True)
+    )
+    return {field: draw(member_value(field)) for field in fields}
+
+
+def value_for(field_type: str, op: str) -> st.SearchStrategy[Any]:
+    if op in ("is_set", "is_not_set"):
+        return st.none()
+    if op in ("within_last", "older_than", "within_next"):
+        return st.builds(lambda n: {"days": n}, st.integers(0, 400))
+    if field_type == "text":
+        if op == "email_domain":
+            return st.lists(st.sampled_from(["acme.com", "other.org"]), min_size=1, unique=True)
+        if op in ("in", "not_in"):
+            return st.lists(st.sampled_from(TEXTS), min_size=1, max_size=3)
+        return st.sampled_from(TEXTS)
+    if field_type == "number":
+        if op == "between":
+            return st.tuples(st.sampled_from(NUMBERS), st.sampled_from(NUMBERS)).map(sorted)
+        if op in ("in", "not_in"):
+            return st.lists(st.sampled_from(NUMBERS), min_size=1, max_size=3)
+        return st.sampled_from(NUMBERS)
+    if field_type == "boolean":
+        return st.booleans()
+    if field_type == "date":
+        if op == "between":
+            return st.tuples(st.sampled_from(DATES), st.sampled_from(DATES)).map(
+                lambda pair: sorted(pair, key=lambda d: d if "T" in d else d + "T00:00:00Z")
+            )
+        return st.sampled_from(DATES)
+    if op in ("in", "not_in", "has_any", "has_all", "has_none"):
+        return st.lists(st.sampled_from(OPTIONS), min_size=1, max_size=3)
+    return st.sampled_from(OPTIONS)
+
+
+OPS = {
+    "text": [
+        "eq",
+        "neq",
+        "in",
+        "not_in",
+        "contains",
+        "not_contains",
+        "starts_with",
+        "ends_with",
+        "email_domain",
+    ],
+    "number": ["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between"],
+    "boolean": ["eq", "neq"],
+    "date": [
+        "eq",
+        "neq",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "between",
+        "within_last",
+        "older_than",
+        "within_next",
+    ],
+    "single_select": ["eq", "neq", "in", "not_in"],
+    "multi_select": ["has_any", "has_all", "has_none"],
+}
+
+
+@st.composite
+def triggers(draw: st.DrawFn) -> dict[str, Any]:
+    field = draw(st.sampled_from(sorted(TYPES)))
+    field_type = TYPES[field]
+    op = draw(st.sampled_from([*OPS[field_type], "is_set", "is_not_set"]))
+    node: dict[str, Any] = {"field": field, "op": op}
+    value = draw(value_for(field_type, op))
+    if value is not None:
+        node["value"] = value
+    return node
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> dict[str, Any]:
+    leaves = draw(st.lists(triggers(), min_size=1, max_size=3))
+    node: dict[str, Any] = {draw(st.sampled_from(["all", "any"])): leaves}
+    if draw(st.booleans()):
+        node = {"not": node}
+    if draw(st.booleans()):
+        node = {draw(st.sampled_from(["all", "any"])): [node, draw(triggers())]}
+    return node
+
+
+def catalog_with(conditions: list[dict[str, Any]]) -> tuple[SpaceCatalog, list[str]]:
+    catalog = SpaceCatalog()
+    for field, field_type in TYPES.items():
+        source, _, ident = field.partition(".")
+        if source != "property":
+            continue
+        command: dict[str, Any] = {
+            "type": "property.defined",
+            "property_id": ident,
+            "name": ident,
+            "value_type": field_type,
+        }
+        if field_type.endswith("select"):
+            command["options"] = OPTIONS
+        assert catalog.apply(parse_command(command)).accepted
+    ids = []
+    for i, tree in enumerate(conditions):
+        command = {
+            "type": "group.created",
+            "group_id": f"g{i}",
+            "name": "g",
+            "kind": "smart",
+            "conditions": tree,
+        }
+        outcome = catalog.apply(parse_command(command))
+        if outcome.accepted:  # e.g. between [2026-01-01T01:00+01:00, 2026-01-01] may be invalid
+            ids.append(f"g{i}")
+    return catalog, ids
+
+
+def snapshot(values: dict[str, Any]) -> MemberSnapshot:
+    profile = {"status": "accepted"}
+    properties = {}
+    for field, value in values.items():
+        if value is None:
+            continue
+        source, _, key = field.partition(".")
+        (profile if source == "profile" else properties)[key] = value
+    return MemberSnapshot(profile, properties, {}, frozenset())
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    conditions=st.lists(trees(), min_size=1, max_size=12),
+    before=values(),
+    changes=values(min_size=1),
+)
+def test_affected_holds_every_group_whose_verdict_flips(
+    conditions: list[dict[str, Any]], before: dict[str, Any], changes: dict[str, Any]
+) -> None:
+    catalog, ids = catalog_with(conditions)
+    index = GroupIndex()
+    for group_id in ids:
+        index.add(catalog.groups[group_id])
+    after = {**before, **changes}
+    old, new = snapshot(before), snapshot(after)
+
+    def verdict(group_id: str, member: MemberSnapshot) -> bool:
+        group = catalog.groups[group_id]
+        assert group.conditions is not None
+        return evaluate(group.conditions, member, NOW)
+
+    current = frozenset(g for g in ids if verdict(g, old))
+    affected = index.affected({f: (before.get(f), after.get(f)) for f in changes}, current, NOW)
+    flipped = {g for g in ids if verdict(g, old) != verdict(g, new)}
+    assert flipped <= affected
+    assert affected <= index.candidates(changes)
+
+    def decide(group_id: str, groups_now: frozenset[str]) -> bool:
+        return verdict(group_id, new)
+
+    final = set(current)
+    for group_id, member in cascade(index, affected, decide, current):
+        (final.add if member else final.discard)(group_id)
+    assert final == {g for g in ids if verdict(g, new)}

@@ -126,6 +126,9 @@ class WorkloadSpec:
     now_ms: int = 1_795_000_000_000
     tag: str = "b"
     """Prefix of every event id, so ids stay unique across runs sharing topics."""
+    space_prefix: str = "space"
+    """Spaces are ``{space_prefix}-0`` … : the same for every tag, so definitions drawn by one
+    instance and members drawn by another (same sizes) meet in the same spaces."""
 
 
 def _pick(rng: random.Random, mix: tuple[tuple[str, int], ...]) -> str:
@@ -159,7 +162,7 @@ class Workload:
         self.spec = spec
         self.rng = random.Random(spec.seed)
         self._ids = itertools.count()
-        self.spaces = [_Space(f"{spec.tag}-s{i}") for i in range(spec.spaces)]
+        self.spaces = [_Space(f"{spec.space_prefix}-{i}") for i in range(spec.spaces)]
         for n in range(spec.members):
             self.spaces[n % spec.spaces].members.append(f"m{n}")
         self._probe_state: dict[tuple[str, str], bool] = {}
@@ -259,9 +262,9 @@ class Workload:
         rng = self.rng
         n = rng.randint(3, 6)
         triggers = [self._trigger(sp, allow_groups and rng.random() < 0.15) for _ in range(n)]
-        split = rng.randint(1, n - 1)
+        split = 1 if rng.random() < 0.4 else 2
         inner = {"any": triggers[split:]} if n - split > 1 else triggers[split]
-        outer = "all" if rng.random() < 0.8 else "any"
+        outer = "all" if rng.random() < 0.9 else "any"
         return {outer: [*triggers[:split], inner]}
 
     def _trigger(self, sp: _Space, use_groups: bool) -> dict[str, Any]:
@@ -306,14 +309,15 @@ class Workload:
                 "value": rng.sample(TAGS, k=rng.randint(1, 4)),
             }
         elif kind == 8:
-            trigger = {"field": "profile.role", "op": rng.choice(("eq", "neq")), "value": "member"}
+            op, role = ("neq", "member") if rng.random() < 0.2 else ("eq", _pick(rng, ROLE_MIX))
+            trigger = {"field": "profile.role", "op": op, "value": role}
         elif kind == 9:
             trigger = {"field": "property.city", "op": "eq", "value": rng.choice(CITIES)}
         elif kind == 10:
             trigger = {"field": "answer.newsletter", "op": "eq", "value": True}
         else:
             trigger = {"field": "profile.title", "op": "contains", "value": rng.choice(TITLES)[:4]}
-        if rng.random() < 0.08:
+        if rng.random() < 0.04:
             return {"not": trigger}
         return trigger
 
@@ -339,7 +343,7 @@ class Workload:
         }
 
     def creations(self, *, values: bool = True) -> Iterator[Event]:
-        """One full ``member.upserted`` per member, each followed by ~1.4 values and answers.
+        """One full ``member.upserted`` per member, each followed by ~3 values and answers.
 
         ``values=False`` yields the profiles only (fast bulk loads).
         """
@@ -354,7 +358,7 @@ class Workload:
                 profile=self.profile(member),
             )
             if values:
-                for _ in range(self.rng.choice((0, 1, 1, 2, 3))):
+                for _ in range(self.rng.choice((1, 2, 3, 3, 4, 5))):
                     yield self._value_event(sp, member)
 
     def _value_event(self, sp: _Space, member: str) -> Event:

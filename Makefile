@@ -53,6 +53,19 @@ test: $(STAMP) lint ## Install, lint, type-check and run the whole suite on a re
 test-unit: $(STAMP) ## Unit and property tests only (no broker)
 	$(BIN)/pytest tests/unit tests/property
 
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+.PHONY: bench
+bench: $(BENCH_STAMP) ## End-to-end benchmark, quick sizes (bench/results/latest.json + throughput.png)
+	$(BIN)/python -m bench.e2e --profile quick
+
+.PHONY: bench-full
+bench-full: $(BENCH_STAMP) ## End-to-end benchmark, full sizes (1,000,000-member backfill)
+	$(BIN)/python -m bench.e2e --profile full
+
 .PHONY: clean
 clean: ## Remove local state (broker data, worker data); keeps the jar cache
 	rm -rf var

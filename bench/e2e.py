@@ -59,8 +59,8 @@ RAW_COPIES = 10
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
-        "members": 8_000,
-        "changes": 16_000,
+        "members": 3_000,
+        "changes": 5_000,
         "groups": [10, 100, 1000],
         "reps": 3,
         "partitions": 4,
@@ -68,8 +68,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "backfill_members": 100_000,
     },
     "full": {
-        "members": 40_000,
-        "changes": 120_000,
+        "members": 20_000,
+        "changes": 20_000,
         "groups": [10, 100, 1000],
         "reps": 3,
         "partitions": 4,
@@ -115,12 +115,13 @@ class Bench:
         self.run_id = uuid.uuid4().hex[:8]
         self.now_ms = int(time.time() * 1000)
         self.results: dict[str, Any] = {"runs": []}
-        self._member_stream: list[tuple[str, bytes, bytes]] = []
+        self._creations: list[tuple[str, bytes, bytes]] = []
+        self._batches: list[list[tuple[str, bytes, bytes]]] = []
         self._defs: dict[int, list[tuple[str, bytes, bytes]]] = {}
-        self._def_changes: dict[int, list[tuple[str, bytes, bytes]]] = {}
+        self._def_changes: dict[int, list[list[tuple[str, bytes, bytes]]]] = {}
         self._stream_workload: Workload | None = None
         self._probe_ids: set[str] = set()
-        self._last_worker: dict[int, tuple[str, Path]] = {}
+        self._workers: dict[int, tuple[str, Path]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -147,34 +148,40 @@ class Bench:
 
     # -- data ----------------------------------------------------------------------------------
     def generate(self) -> None:
-        """Encode the member stream once, and each G's definitions and definition changes."""
+        """Encode everything once: member creations, one change batch per rep, definitions.
+
+        Every G gets the same members and the same change batches; its own definitions and,
+        per batch, 5 % definition changes drawn from those definitions.
+        """
         cfg = self.cfg
         stream = Workload(self.spec())
         stream.definitions()  # names of static groups; the events themselves are per G
-        events = itertools.chain(
-            stream.probe_members(cfg.probes_per_space),
-            stream.creations(),
-            stream.changes(cfg.changes, definitions=False),
-        )
-        self._member_stream = [encode(e) for e in events]
+        creations = itertools.chain(stream.probe_members(cfg.probes_per_space), stream.creations())
+        self._creations = [encode(e) for e in creations]
+        self._batches = [
+            [encode(e) for e in stream.changes(cfg.changes, definitions=False)]
+            for _ in range(cfg.reps)
+        ]
         self._stream_workload = stream
+        share = max(1, cfg.changes * 5 // 95)
         for g in cfg.groups:
             defs = Workload(self.spec(groups=g, seed=cfg.seed + g, tag=f"{self.run_id}d{g}"))
             self._defs[g] = [encode(e) for e in defs.definitions()]
-            share = max(1, cfg.changes * 5 // 95)
-            self._def_changes[g] = [encode(e) for e in defs.definition_changes(share)]
-        sizes = [len(v) for _, _, v in self._member_stream]
+            self._def_changes[g] = [
+                [encode(e) for e in defs.definition_changes(share)] for _ in range(cfg.reps)
+            ]
+        sizes = [len(v) for batch in self._batches for _, _, v in batch]
         self.results["workload"] = {
             "seed": cfg.seed,
             "spaces": cfg.spaces,
             "members": cfg.members,
-            "member_stream_events": len(self._member_stream),
-            "definition_changes": len(self._def_changes[cfg.groups[0]]),
-            "mean_event_bytes": round(sum(sizes) / len(sizes), 1),
+            "creation_events": len(self._creations),
+            "changes_per_batch": cfg.changes,
+            "definition_changes_per_batch": share,
+            "mean_change_bytes": round(sum(sizes) / len(sizes), 1),
             "definitions": {str(g): len(d) for g, d in self._defs.items()},
         }
-        mean = self.results["workload"]["mean_event_bytes"]
-        self.log(f"generated {len(self._member_stream)} member events, mean {mean} B")
+        self.log(f"generated {len(self._creations)} creations, {cfg.reps} x {cfg.changes} changes")
 
     # -- pipes ---------------------------------------------------------------------------------
     async def prepare_pipes(self) -> dict[str, str]:
@@ -184,7 +191,7 @@ class Bench:
         faust, and a one-copy drain would be over before two commits could time it.
         """
         g = 100 if 100 in self._defs else self.cfg.groups[0]
-        records = self._defs[g] + self._member_stream + self._def_changes[g]
+        records = self._defs[g] + self._creations + self._batches[0] + self._def_changes[g][0]
         prefixes = {"faust": f"sgb-{self.run_id}-pipes.", "raw": f"sgb-{self.run_id}-pipes-raw."}
         for kind, prefix in prefixes.items():
             await kafka_io.create_topics(
@@ -278,16 +285,40 @@ class Bench:
             raise RuntimeError(f"fan-out not drained:\n{proc.tail()}")
         proc.stop()
 
-    async def run_worker(self, groups: int, rep: int) -> dict[str, Any]:
-        prefix = f"sgb-{self.run_id}-g{groups}-r{rep}."
-        data_dir = self.root / f"data-g{groups}-r{rep}"
-        name = f"worker-g{groups}-r{rep}"
+    async def setup_worker(self, groups: int) -> None:
+        """Give G its own topics and state: definitions applied, then every member created."""
+        prefix = f"sgb-{self.run_id}-g{groups}."
+        data_dir = self.root / f"data-g{groups}"
+        name = f"worker-g{groups}"
+        t0 = time.monotonic()
         await self.apply_definitions(prefix, data_dir, self._defs[groups], name)
-        await self.preload(prefix, self._member_stream + self._def_changes[groups])
+        await self.preload(prefix, self._creations)
+        proc = self.start_worker(f"{name}-load", prefix, data_dir)
+        ends = await kafka_io.end_offsets(self.bootstrap, [prefix + t for t in INPUTS])
+        drain = await kafka_io.watch_drain(
+            self.bootstrap, prefix + APP_ID, ends, timeout_s=self.cfg.drain_timeout_s
+        )
+        stats = proc.stats()
+        proc.stop()
+        if not drain.done:
+            raise RuntimeError(f"{name}: members not loaded:\n{proc.tail()}")
+        self._workers[groups] = (prefix, data_dir)
+        self.results.setdefault("setup", {})[str(groups)] = {
+            "seconds": round(time.monotonic() - t0, 1),
+            "transitions": stats.get("transitions"),
+        }
+        self.log(f"{name}: {self.cfg.members} members loaded, {stats.get('transitions')} joins")
+
+    async def run_worker(self, groups: int, rep: int) -> dict[str, Any]:
+        """Preload change batch ``rep`` while the worker is stopped, restart it, time the drain."""
+        prefix, data_dir = self._workers[groups]
+        name = f"worker-g{groups}-r{rep}"
+        await self.preload(prefix, self._batches[rep] + self._def_changes[groups][rep])
         inputs = [prefix + t for t in INPUTS]
         ends = await kafka_io.end_offsets(self.bootstrap, inputs)
         baseline = await _committed(self.bootstrap, prefix + APP_ID, ends)
         proc = self.start_worker(name, prefix, data_dir)
+        before = proc.stats()
         drain = await kafka_io.watch_drain(
             self.bootstrap,
             prefix + APP_ID,
@@ -301,8 +332,7 @@ class Bench:
         proc.stop()
         row = self._record(f"smartgroups_{groups}", rep, drain, peak)
         row["events"] = drain.total - baseline
-        row["transitions"] = stats.get("transitions")
-        self._last_worker[groups] = (prefix, data_dir)
+        row["transitions"] = (stats.get("transitions") or 0) - (before.get("transitions") or 0)
         return row
 
     # -- latency -------------------------------------------------------------------------------
@@ -319,8 +349,8 @@ class Bench:
         return events
 
     async def run_latency(self, rate: float) -> dict[str, Any]:
-        groups = 100 if 100 in self._last_worker else self.cfg.groups[0]
-        prefix, data_dir = self._last_worker[groups]
+        groups = 100 if 100 in self._workers else self.cfg.groups[0]
+        prefix, data_dir = self._workers[groups]
         proc = self.start_worker(f"worker-latency-g{groups}", prefix, data_dir)
         assert self._stream_workload is not None
         seconds = self.cfg.latency_seconds
@@ -415,6 +445,9 @@ class Bench:
         cfg = self.cfg
         self.generate()
         pipes = await self.prepare_pipes()
+        if not cfg.skip_worker:
+            for groups in cfg.groups:
+                await self.setup_worker(groups)
         for rep in range(cfg.reps):
             await self.run_pipe("raw", pipes["raw"], rep)
             await self.run_pipe("faust", pipes["faust"], rep)

@@ -18,7 +18,10 @@ transition counters, so the ids of a later member with the same id never collide
 member's ones, and ``command_seq``, the highest definition command applied to the member, so a
 late duplicate of an old command cannot bring an erased membership back.
 
-Records serialise to compact JSON (:meth:`MemberRecord.dumps` / :meth:`MemberRecord.loads`).
+Records serialise to compact JSON (:meth:`MemberRecord.dumps` / :meth:`MemberRecord.loads`):
+the state, a newline, then the outbox. The outbox is parsed only when it is used (re-delivery,
+new outputs) and otherwise carried as bytes: a member that just joined a hundred groups does not
+pay for parsing those hundred outputs on each of its next inputs.
 """
 
 from __future__ import annotations
@@ -70,11 +73,12 @@ class MemberRecord:
     """Mutable state of one member; see the module docstring for the meaning of each part."""
 
     __slots__ = (
+        "_outbox",
+        "_outbox_raw",
         "answers",
         "blacklist",
         "command_seq",
         "dues",
-        "outbox",
         "pairs",
         "profile",
         "properties",
@@ -90,11 +94,26 @@ class MemberRecord:
         self.blacklist: dict[str, Command] = {}
         self.pairs: dict[str, Pair] = {}
         self.seen: dict[str, int] = {}
-        self.outbox: list[OutboxEntry] = []
+        self._outbox: list[OutboxEntry] | None = []
+        self._outbox_raw = b"[]"
         self.dues: dict[str, int] = {}
         self.command_seq = 0
 
     # -- derived views -------------------------------------------------------------------------
+    @property
+    def outbox(self) -> list[OutboxEntry]:
+        """The remembered outputs, oldest first (parsed on first use)."""
+        if self._outbox is None:
+            self._outbox = [
+                OutboxEntry(e[0], int(e[1]), int(e[2]), e[3])
+                for e in orjson.loads(self._outbox_raw)
+            ]
+        return self._outbox
+
+    @outbox.setter
+    def outbox(self, entries: list[OutboxEntry]) -> None:
+        self._outbox = entries
+
     @property
     def eligible(self) -> bool:
         """Whether the profile status lets the member count for smart groups."""
@@ -171,6 +190,7 @@ class MemberRecord:
 
     # -- persistence ---------------------------------------------------------------------------
     def dumps(self) -> bytes:
+        """``state`` JSON, a newline, ``outbox`` JSON (the stored bytes when never parsed)."""
         doc: dict[str, Any] = {
             "p": self.profile,
             "v": self.properties,
@@ -179,16 +199,23 @@ class MemberRecord:
             "b": {g: [c.on, c.seq] for g, c in self.blacklist.items()},
             "m": {g: [p.member, p.version, p.since_ms] for g, p in self.pairs.items()},
             "n": self.seen,
-            "o": [[e.source, e.offset, e.at_ms, e.outputs] for e in self.outbox],
             "d": self.dues,
             "c": self.command_seq,
         }
-        return orjson.dumps(doc)
+        if self._outbox is None:
+            outbox = self._outbox_raw
+        else:
+            outbox = orjson.dumps([[e.source, e.offset, e.at_ms, e.outputs] for e in self._outbox])
+        return orjson.dumps(doc) + b"\n" + outbox
 
     @classmethod
     def loads(cls, raw: bytes) -> MemberRecord:
-        doc = orjson.loads(raw)
+        """The record :meth:`dumps` wrote (the outbox stays unparsed until used)."""
+        state, _, outbox = raw.partition(b"\n")
+        doc = orjson.loads(state)
         record = cls()
+        record._outbox = None
+        record._outbox_raw = outbox or b"[]"
         record.profile = doc["p"]
         record.properties = doc["v"]
         record.answers = doc["a"]
@@ -196,7 +223,6 @@ class MemberRecord:
         record.blacklist = {g: Command(bool(c[0]), int(c[1])) for g, c in doc["b"].items()}
         record.pairs = {g: Pair(bool(p[0]), int(p[1]), int(p[2])) for g, p in doc["m"].items()}
         record.seen = {k: int(v) for k, v in doc["n"].items()}
-        record.outbox = [OutboxEntry(e[0], int(e[1]), int(e[2]), e[3]) for e in doc["o"]]
         record.dues = {k: int(v) for k, v in doc["d"].items()}
         record.command_seq = int(doc["c"])
         return record

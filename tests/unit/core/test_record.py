@@ -114,3 +114,14 @@ def test_persistence_round_trips_byte_for_byte(profile: dict, props: dict, pairs
     again = MemberRecord.loads(raw)
     assert again.dumps() == raw  # the worker relies on this to spot no-op inputs
     assert again.pairs == rec.pairs and again.profile == rec.profile
+
+
+def test_a_loaded_outbox_is_the_one_stored_and_grows_from_it() -> None:
+    rec = MemberRecord()
+    rec.remember(OutboxEntry("t#0", 1, 1_000, [{"id": "a:g:m:1"}]))
+    loaded = MemberRecord.loads(rec.dumps())
+    assert loaded.outbox_for("t#0", 1) == [{"id": "a:g:m:1"}]  # parsed on demand
+    loaded.remember(OutboxEntry("t#0", 2, 2_000, [{"id": "a:g:m:2"}]))
+    again = MemberRecord.loads(loaded.dumps())
+    assert [e.offset for e in again.outbox] == [1, 2]
+    assert again.outbox_for("t#0", 2) == [{"id": "a:g:m:2"}]

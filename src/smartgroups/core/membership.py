@@ -73,13 +73,15 @@ def decide(
             snapshots[groups_now] = snap
         return snap
 
+    eligible = record.eligible
+
     def verdict(group_id: str, groups_now: frozenset[str]) -> bool:
         entry = space.get(group_id)
         if entry is None or not entry.live:
             return False
         if entry.group.kind == "static":
             return _on(record.static.get(group_id), entry)
-        if not record.eligible or _on(record.blacklist.get(group_id), entry):
+        if not eligible or _on(record.blacklist.get(group_id), entry):
             return False
         conditions = entry.group.conditions
         return conditions is not None and evaluate(conditions, snapshot(groups_now), now)
@@ -111,8 +113,12 @@ def on_profile(
     of them, becoming ineligible removes the member from those it is in.
     """
     was_eligible = record.eligible
+    before = dict(record.profile)
     changed = record.patch_profile(patch)
-    start = set(space.index.candidates(changed))
+    if not changed:
+        return []
+    values = {f: (before.get(f[8:]), record.profile.get(f[8:])) for f in changed}
+    start = space.index.affected(values, record.groups(), now)
     if record.eligible != was_eligible:
         start.update(space.smart_groups())
         start.update(record.groups())
@@ -123,8 +129,12 @@ def on_value(
     record: MemberRecord, space: SpaceGroups, kind: str, key: str, value: object, now: datetime
 ) -> list[Transition]:
     """``property.set``/``unset`` (``kind="property"``) or ``answer.*`` (``kind="answer"``)."""
-    changed = record.set_value(kind, key, value)
-    return decide(record, space, space.index.candidates(changed), now) if changed else []
+    values = record.properties if kind == "property" else record.answers
+    before = values.get(key)
+    if not record.set_value(kind, key, value):
+        return []
+    start = space.index.affected({f"{kind}.{key}": (before, values.get(key))}, record.groups(), now)
+    return decide(record, space, start, now)
 
 
 def on_erase(record: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
@@ -232,20 +242,24 @@ def _schedule(
     now: datetime,
 ) -> None:
     """Recompute the due instants of the time-relative groups among ``group_ids``."""
+    eligible = record.eligible
+    dues = record.dues
     for group_id in group_ids:
         entry = space.get(group_id)
         refs = entry.group.references if entry is not None else None
-        conditions = entry.group.conditions if entry is not None else None
+        if refs is None or not refs.time_relative:
+            if dues:
+                dues.pop(group_id, None)
+            continue
+        assert entry is not None
+        conditions = entry.group.conditions
         if (
-            entry is None
-            or not entry.live
+            not entry.live
             or conditions is None
-            or refs is None
-            or not refs.time_relative
-            or not record.eligible
+            or not eligible
             or _on(record.blacklist.get(group_id), entry)
         ):
-            record.dues.pop(group_id, None)
+            dues.pop(group_id, None)
             continue
         due = next_change(conditions, snapshot, now)
         if due is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from smartgroups.core.membership import Transition
@@ -34,8 +35,14 @@ TIME_CAUSE: Cause = {"kind": "time"}
 
 def iso_ms(instant_ms: int) -> str:
     """RFC 3339 UTC with milliseconds, e.g. ``2026-11-22T10:00:01.250Z``."""
-    moment = datetime.fromtimestamp(instant_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant_ms % 1000:03d}Z"
+    seconds, millis = divmod(instant_ms, 1000)
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=256)
+def _iso_second(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of an epoch second (outputs of one batch share a few seconds)."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def group_summary(entry: GroupEntry) -> dict[str, Any]:

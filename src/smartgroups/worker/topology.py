@@ -97,7 +97,7 @@ async def ensure_topics(settings: Settings, topology: Topology, timeout: float =
         missing = [s for s in specs if s.name not in existing]
         if missing:
             await _create(admin, missing)
-            existing = await _describe(admin, [s.name for s in specs])
+            existing = await _settled(admin, [s.name for s in specs], timeout)
         problems = [p for s in specs if (p := _check(s, existing.get(s.name)))]
         if problems:
             raise TopologyError(
@@ -107,6 +107,19 @@ async def ensure_topics(settings: Settings, topology: Topology, timeout: float =
             )
     finally:
         await admin.close()
+
+
+async def _settled(
+    admin: AIOKafkaAdminClient, names: list[str], timeout: float
+) -> dict[str, tuple[int, str]]:
+    """:func:`_describe` until every topic of ``names`` shows (new topics' metadata takes a
+    moment to reach every broker), or ``timeout`` passes: then what was found."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await _describe(admin, names)
+        if len(found) == len(names) or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.25)
 
 
 async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:

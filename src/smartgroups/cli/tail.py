@@ -32,22 +32,20 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     topic = settings.topic("membership-changes")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_tail(settings.kafka_client_options(), topic, args))
+        return asyncio.run(_tail(settings.kafka_client_options(), topic, args))
     return 0
 
 
-async def _tail(options: dict[str, Any], topic: str, args: argparse.Namespace) -> None:
+async def _tail(options: dict[str, Any], topic: str, args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(**options, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        partitions = sorted(consumer.partitions_for_topic(topic) or set())
+        partitions = await _partitions(consumer, topic)
         if not partitions:
-            await consumer.stop()
-            consumer = AIOKafkaConsumer(topic, **options, group_id=None)
-            await consumer.start()
-            partitions = sorted(consumer.partitions_for_topic(topic) or set())
+            print(f"smartgroups: topic {topic} does not exist", file=sys.stderr)
+            return 1
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         if args.from_beginning:
@@ -57,17 +55,31 @@ async def _tail(options: dict[str, Any], topic: str, args: argparse.Namespace) -
         printed = 0
         while args.max is None or printed < args.max:
             batch = await consumer.getmany(timeout_ms=int((args.timeout or 3600) * 1000))
-            if not batch:
-                if args.timeout is not None:
-                    return
-                continue
-            for records in batch.values():
-                for message in records:
-                    event = orjson.loads(message.value)
-                    if args.group and event.get("group_id") != args.group:
-                        continue
-                    sys.stdout.write(message.value.decode() + "\n")
-                    printed += 1
+            if not batch and args.timeout is not None:
+                break
+            for message in (m for records in batch.values() for m in records):
+                if args.max is not None and printed >= args.max:
+                    break
+                if message.value is None:
+                    continue
+                event = orjson.loads(message.value)
+                if args.group and event.get("group_id") != args.group:
+                    continue
+                sys.stdout.write(message.value.decode() + "\n")
+                printed += 1
             sys.stdout.flush()
+        return 0
     finally:
         await consumer.stop()
+
+
+async def _partitions(consumer: Any, topic: str, wait_s: float = 10.0) -> list[int]:
+    """The topic's partitions, refreshing metadata for up to ``wait_s`` (a new topic's
+    metadata can lag); empty when it does not exist."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        found = consumer.partitions_for_topic(topic)
+        if found or asyncio.get_running_loop().time() > deadline:
+            return sorted(found or ())
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.2)

@@ -46,9 +46,6 @@ from smartgroups.worker.edge import Record, Sender, reroute_value, unwrap_rerout
 
 log = logging.getLogger("smartgroups.members")
 
-TICK_CHUNK = 500
-"""Due members re-evaluated per tick message."""
-
 Change = Callable[[MemberRecord, SpaceGroups, datetime], list[Transition]]
 
 
@@ -196,7 +193,8 @@ class MemberHandler:
     async def _tick(self, record: Record) -> None:
         now_ms = int(self.rt.clock().timestamp() * 1000)
         bound = due_key(now_ms + 1, b"")
-        chunk = self.rt.due.scan_until(record.partition, bound, TICK_CHUNK)
+        limit = self.rt.settings.scan_chunk  # like a scan: live inputs get a turn in between
+        chunk = self.rt.due.scan_until(record.partition, bound, limit)
         source = f"{record.topic}#{record.partition}"
         for key, _ in chunk:
             member_key = key[20:]
@@ -211,7 +209,7 @@ class MemberHandler:
                 TIME_CAUSE,
                 due_key_done=key,
             )
-        if len(chunk) == TICK_CHUNK:
+        if len(chunk) == limit:
             await self.send.raw("fanout", b"tick", b'{"k":"tick"}', record.partition)
 
     # -- the one place a member record changes -------------------------------------------------

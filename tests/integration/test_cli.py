@@ -7,22 +7,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tests.integration.harness import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def cluster(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Cluster]:
-    world = Cluster(kafka_bootstrap, tmp_path, f"cli{uuid.uuid4().hex[:8]}")
-    yield world
-    world.stop_all()
 
 
 def cli(

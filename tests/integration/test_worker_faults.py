@@ -8,27 +8,16 @@ with one and only one content, and versions per pair must be exactly 1..n.
 from __future__ import annotations
 
 import signal
-import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from tests.integration.harness import Cluster, final_memberships, state_memberships
 from tests.integration.scenario import Scenario, event
 
 from smartgroups.core.partitioning import partition_for
 
 ACME = {"field": "profile.email", "op": "email_domain", "value": ["acme.com"]}
-
-
-@pytest.fixture
-def cluster(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Cluster]:
-    world = Cluster(kafka_bootstrap, tmp_path, f"ft{uuid.uuid4().hex[:8]}")
-    yield world
-    world.stop_all()
 
 
 def assert_clean_history(changes: list[dict[str, Any]]) -> None:

@@ -10,12 +10,8 @@ folds each topic's events per member in their own order.
 from __future__ import annotations
 
 import random
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.integration.harness import Cluster, final_memberships, state_memberships
 from tests.integration.scenario import Scenario, event
 from tests.integration.test_worker_faults import assert_clean_history
@@ -34,13 +30,6 @@ GROUPS: dict[str, dict[str, Any]] = {
         ]
     },
 }
-
-
-@pytest.fixture
-def cluster(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Cluster]:
-    world = Cluster(kafka_bootstrap, tmp_path, f"rn{uuid.uuid4().hex[:8]}")
-    yield world
-    world.stop_all()
 
 
 def reference(

@@ -9,12 +9,9 @@ down, to show a restart catches up on everything that fell due meanwhile.
 from __future__ import annotations
 
 import signal
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from tests.integration.harness import Cluster
 from tests.integration.scenario import Scenario
 from tests.integration.test_worker_faults import assert_clean_history
@@ -28,13 +25,6 @@ def iso(moment: datetime) -> str:
 
 def parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-@pytest.fixture
-def cluster(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Cluster]:
-    world = Cluster(kafka_bootstrap, tmp_path, f"tm{uuid.uuid4().hex[:8]}")
-    yield world
-    world.stop_all()
 
 
 def test_exit_on_the_real_clock_within_seconds_of_the_due_instant(cluster: Cluster) -> None:

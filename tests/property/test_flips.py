@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.property.strategies import OPS
 
 from smartgroups.core.catalog import SpaceCatalog
 from smartgroups.core.commands import parse_command
@@ -104,37 +105,6 @@ def value_for(field_type: str, op: str) -> st.SearchStrategy[Any]:
     if op in ("in", "not_in", "has_any", "has_all", "has_none"):
         return st.lists(st.sampled_from(OPTIONS), min_size=1, max_size=3)
     return st.sampled_from(OPTIONS)
-
-
-OPS = {
-    "text": [
-        "eq",
-        "neq",
-        "in",
-        "not_in",
-        "contains",
-        "not_contains",
-        "starts_with",
-        "ends_with",
-        "email_domain",
-    ],
-    "number": ["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between"],
-    "boolean": ["eq", "neq"],
-    "date": [
-        "eq",
-        "neq",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "between",
-        "within_last",
-        "older_than",
-        "within_next",
-    ],
-    "single_select": ["eq", "neq", "in", "not_in"],
-    "multi_select": ["has_any", "has_all", "has_none"],
-}
 
 
 @st.composite

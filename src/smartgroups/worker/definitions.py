@@ -18,7 +18,6 @@ partition of the internal ``commands`` topic and processed there as if they had 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +31,13 @@ from smartgroups.errors import RuleError
 from smartgroups.wire.decode import DeadLetter, decode_group_change
 from smartgroups.wire.ids import is_id
 from smartgroups.worker.app import Runtime
-from smartgroups.worker.edge import Record, Sender, reroute_value, unwrap_reroute
-
-log = logging.getLogger("smartgroups.definitions")
+from smartgroups.worker.edge import (
+    Record,
+    Sender,
+    register_agent,
+    reroute_value,
+    unwrap_reroute,
+)
 
 RECENT_INPUTS = 32
 """Applied inputs per space whose outputs are kept for re-sending after a crash."""
@@ -221,18 +224,6 @@ def _origin(record: Record) -> tuple[int, int]:
 def register(runtime: Runtime) -> None:
     """Register the definitions agent on ``runtime.app``."""
     sender = Sender(runtime)
-    handler = DefinitionsHandler(runtime, sender)
-
-    @runtime.app.agent(runtime.topics["definition_inputs"], name="definitions", concurrency=1)
-    async def definitions(stream: Any) -> None:
-        async for event in stream.events():
-            record = Record.from_message(event.message)
-            try:
-                await handler.handle(record)
-            except Exception:
-                log.exception("definitions: failed on %s", record.coordinates())
-                await sender.processing_error(record)
-
-    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def _forget(app: Any, assigned: Any, **_: Any) -> None:
-        handler.forget()
+    register_agent(
+        runtime, "definition_inputs", "definitions", DefinitionsHandler(runtime, sender), sender
+    )

@@ -13,7 +13,7 @@ import asyncio
 import base64
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -125,3 +125,34 @@ class Sender:
             )
         except Exception:
             log.exception("could not dead-letter %s", record.coordinates())
+
+
+class Handler(Protocol):
+    """What an agent delegates to: one record at a time, and a cache to drop on rebalance."""
+
+    async def handle(self, record: Record) -> None: ...
+
+    def forget(self) -> None: ...
+
+
+def register_agent(
+    runtime: Runtime, topics: str, name: str, handler: Handler, sender: Sender
+) -> None:
+    """A ``concurrency=1`` agent over ``runtime.topics[topics]`` that hands each record to
+    ``handler``. Nothing escapes it: a record the handler fails on is dead-lettered
+    (``processing_error``) instead of being acked silently by faust. The handler's caches are
+    dropped whenever partitions are assigned."""
+
+    @runtime.app.agent(runtime.topics[topics], name=name, concurrency=1)
+    async def agent(stream: Any) -> None:
+        async for event in stream.events():
+            record = Record.from_message(event.message)
+            try:
+                await handler.handle(record)
+            except Exception:
+                log.exception("%s: failed on %s", name, record.coordinates())
+                await sender.processing_error(record)
+
+    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _forget(app: Any, assigned: Any, **_: Any) -> None:
+        handler.forget()

@@ -21,7 +21,6 @@ and the pairs' current state, instead of being applied again.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -42,9 +41,13 @@ from smartgroups.core.record import MemberRecord, OutboxEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.wire.decode import DeadLetter, decode_member_input
 from smartgroups.worker.app import Runtime
-from smartgroups.worker.edge import Record, Sender, reroute_value, unwrap_reroute
-
-log = logging.getLogger("smartgroups.members")
+from smartgroups.worker.edge import (
+    Record,
+    Sender,
+    register_agent,
+    reroute_value,
+    unwrap_reroute,
+)
 
 Change = Callable[[MemberRecord, SpaceGroups, datetime], list[Transition]]
 
@@ -351,18 +354,4 @@ def _change_for(decoded: Any) -> Change:
 def register(runtime: Runtime) -> None:
     """Register the members agent on ``runtime.app``."""
     sender = Sender(runtime)
-    handler = MemberHandler(runtime, sender)
-
-    @runtime.app.agent(runtime.topics["member_inputs"], name="members", concurrency=1)
-    async def members(stream: Any) -> None:
-        async for event in stream.events():
-            record = Record.from_message(event.message)
-            try:
-                await handler.handle(record)
-            except Exception:
-                log.exception("members: failed on %s", record.coordinates())
-                await sender.processing_error(record)
-
-    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def _forget(app: Any, assigned: Any, **_: Any) -> None:
-        handler.forget()
+    register_agent(runtime, "member_inputs", "members", MemberHandler(runtime, sender), sender)

@@ -113,11 +113,11 @@ def on_profile(
     of them, becoming ineligible removes the member from those it is in.
     """
     was_eligible = record.eligible
-    before = dict(record.profile)
+    before = {f"profile.{name}": record.profile.get(name) for name in patch}
     changed = record.patch_profile(patch)
     if not changed:
         return []
-    values = {f: (before.get(f[8:]), record.profile.get(f[8:])) for f in changed}
+    values = {f: (before[f], record.profile.get(f.removeprefix("profile."))) for f in changed}
     start = space.index.affected(values, record.groups(), now)
     if record.eligible != was_eligible:
         start.update(space.smart_groups())

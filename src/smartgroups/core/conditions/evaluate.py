@@ -1,8 +1,11 @@
 """Evaluate a condition tree on a member at an instant.
 
-Each node is compiled once into a closure (cached on the node), so evaluating a group costs a
-handful of Python calls per trigger. Evaluation is total: whatever the snapshot holds, it returns
-a bool and never raises (``now`` must be an aware datetime).
+A tree is compiled once (cached on the node) into one Python function whose body is the tree as
+a single short-circuit expression: the common tests (text, number, boolean and date comparisons,
+``in``) are written inline and the others call their compiled test, so evaluating a group costs
+about one Python call per trigger or less. Only names are generated: every field key and target
+value reaches the function as a bound constant, never as source text. Evaluation is total:
+whatever the snapshot holds, it returns a bool and never raises (``now`` must be aware).
 
 Semantics (contract section 5, and decisions where it is silent):
 
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from operator import ge, gt, le, lt
-from typing import Any
+from typing import Any, cast
 
 from smartgroups.core.conditions.model import NEGATIVE_OPS, All, Condition, Not, Trigger
 from smartgroups.core.snapshot import MemberSnapshot
@@ -61,43 +64,107 @@ def compile_condition(cond: Condition) -> Predicate:
 
 
 def _compile(cond: Condition) -> Predicate:
-    if isinstance(cond, Trigger):
-        return _trigger(cond)
-    if isinstance(cond, Not):
-        child = compile_condition(cond.child)
-
-        def negation(member: MemberSnapshot, now: datetime) -> bool:
-            return not child(member, now)
-
-        return negation
-    children = tuple(compile_condition(c) for c in cond.children)
-    return _all(children) if isinstance(cond, All) else _any(children)
+    emitter = _Emitter()
+    body = emitter.emit(cond)
+    reads = "".join(f"    {name} = member.{attr}\n" for name, attr in emitter.sources.items())
+    source = f"def predicate(member, now):\n{reads}    return {body}\n"
+    namespace = dict(emitter.constants)
+    exec(compile(source, "<conditions>", "exec"), namespace)  # generated names only
+    return cast(Predicate, namespace["predicate"])
 
 
-def _all(children: tuple[Predicate, ...]) -> Predicate:
-    if len(children) == 1:
-        return children[0]
-
-    def conjunction(member: MemberSnapshot, now: datetime) -> bool:
-        for child in children:  # noqa: SIM110 - a loop is faster than all() on a generator
-            if not child(member, now):
-                return False
-        return True
-
-    return conjunction
+_SOURCE_ATTRS = {"profile": "profile", "property": "properties", "answer": "answers"}
+_INLINE_ORDERINGS = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def _any(children: tuple[Predicate, ...]) -> Predicate:
-    if len(children) == 1:
-        return children[0]
+class _Emitter:
+    """Writes a condition tree as one Python expression over generated names (see module doc)."""
 
-    def disjunction(member: MemberSnapshot, now: datetime) -> bool:
-        for child in children:  # noqa: SIM110 - a loop is faster than any() on a generator
-            if child(member, now):
-                return True
-        return False
+    def __init__(self) -> None:
+        self.constants: dict[str, object] = {
+            "F": _folded,
+            "PI": parse_instant,
+            "NUM": _NUMBERS,
+        }
+        self.sources: dict[str, str] = {}  # local name -> MemberSnapshot attribute
+        self.count = 0
 
-    return disjunction
+    def name(self, prefix: str, value: object | None = None) -> str:
+        self.count += 1
+        name = f"{prefix}{self.count}"
+        if value is not None:
+            self.constants[name] = value
+        return name
+
+    def emit(self, cond: Condition) -> str:
+        if isinstance(cond, Trigger):
+            return self.trigger(cond)
+        if isinstance(cond, Not):
+            return f"(not {self.emit(cond.child)})"
+        parts = [self.emit(child) for child in cond.children]
+        if not parts:  # an empty `all` holds, an empty `any` does not
+            return "True" if isinstance(cond, All) else "False"
+        return "(" + (" and " if isinstance(cond, All) else " or ").join(parts) + ")"
+
+    def read(self, field: str) -> str:
+        source, _, key = field.partition(".")
+        attr = _SOURCE_ATTRS.get(source)
+        if attr is None:
+            return "member.groups"
+        local = {"profile": "R", "property": "P", "answer": "A"}[source]
+        self.sources[local] = attr
+        return f"{local}.get({self.name('k', key)})"
+
+    def trigger(self, trigger: Trigger) -> str:
+        positive = NEGATIVE_OPS.get(trigger.op)
+        twin = trigger if positive is None else _with_op(trigger, positive)
+        read = self.read(trigger.field)
+        expr = None if trigger.field == "groups" else self.inline(twin, read)
+        if expr is None:
+            expr = f"{self.name('t', trigger_test(twin))}({read}, now)"
+        return f"(not {expr})" if positive is not None else expr
+
+    def inline(self, trigger: Trigger, read: str) -> str | None:
+        """The test of a common positive trigger as an expression, or None (call the test)."""
+        op, target = trigger.op, trigger.value
+        v = self.name("v")
+        first = f"({v} := {read})"
+        if op == "in" and isinstance(target, frozenset):
+            sample = next(iter(target))
+            c = self.name("c", target)
+            if isinstance(sample, str):
+                return f"(isinstance({first}, str) and F({v}) in {c})"
+            if isinstance(sample, bool):
+                return f"(isinstance({first}, bool) and {v} in {c})"
+            return f"(isinstance({first}, NUM) and not isinstance({v}, bool) and {v} in {c})"
+        if op == "between" and isinstance(target, tuple):
+            low, high = self.name("c", target[0]), self.name("c", target[1])
+            if isinstance(target[0], datetime):
+                d = self.name("d")
+                return (
+                    f"(isinstance({first}, str) and ({d} := PI({v})) is not None"
+                    f" and {low} <= {d} <= {high})"
+                )
+            return (
+                f"(isinstance({first}, NUM) and not isinstance({v}, bool)"
+                f" and {low} <= {v} <= {high})"
+            )
+        compare = _INLINE_ORDERINGS.get(op)
+        if compare is None:
+            return None
+        c = self.name("c", target)
+        if isinstance(target, str):
+            return f"(isinstance({first}, str) and F({v}) {compare} {c})"
+        if isinstance(target, bool):
+            return f"(isinstance({first}, bool) and {v} {compare} {c})"
+        if isinstance(target, datetime):
+            d = self.name("d")
+            return (
+                f"(isinstance({first}, str) and ({d} := PI({v})) is not None and {d} {compare} {c})"
+            )
+        if isinstance(target, int | float):
+            return f"(isinstance({first}, NUM) and not isinstance({v}, bool) and {v} {compare} {c})"
+        return None
 
 
 def reader(field: str) -> Reader:
@@ -112,45 +179,8 @@ def reader(field: str) -> Reader:
     return lambda member: member.groups
 
 
-def _trigger(trigger: Trigger) -> Predicate:
-    positive = NEGATIVE_OPS.get(trigger.op)
-    test = trigger_test(trigger if positive is None else _with_op(trigger, positive))
-    source, _, key = trigger.field.partition(".")
-    return _bind(source, key, test, negate=positive is not None)
-
-
 def _with_op(trigger: Trigger, op: str) -> Trigger:
     return Trigger(trigger.field, op, trigger.value, trigger.value_type)
-
-
-def _bind(source: str, key: str, test: Test, *, negate: bool) -> Predicate:
-    """Join a field read and a test into one predicate, with the read inlined per source.
-
-    A negative op is its positive test XOR ``negate`` (every test returns a real bool).
-    """
-    if source == "profile":
-
-        def on_profile(member: MemberSnapshot, now: datetime) -> bool:
-            return test(member.profile.get(key), now) != negate
-
-        return on_profile
-    if source == "property":
-
-        def on_property(member: MemberSnapshot, now: datetime) -> bool:
-            return test(member.properties.get(key), now) != negate
-
-        return on_property
-    if source == "answer":
-
-        def on_answer(member: MemberSnapshot, now: datetime) -> bool:
-            return test(member.answers.get(key), now) != negate
-
-        return on_answer
-
-    def on_groups(member: MemberSnapshot, now: datetime) -> bool:
-        return test(member.groups, now) != negate
-
-    return on_groups
 
 
 def trigger_test(trigger: Trigger) -> Test:

@@ -9,7 +9,7 @@ on the old and new values, in the direction that changes the member's membership
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given, settings
@@ -21,6 +21,7 @@ from smartgroups.core.commands import parse_command
 from smartgroups.core.conditions import evaluate
 from smartgroups.core.matching import GroupIndex, cascade
 from smartgroups.core.snapshot import MemberSnapshot
+from smartgroups.core.values import parse_instant
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 OPTIONS = ["a", "B", "c"]
@@ -205,3 +206,77 @@ def test_affected_holds_every_group_whose_verdict_flips(
     for group_id, member in cascade(index, affected, decide, current):
         (final.add if member else final.discard)(group_id)
     assert final == {g for g in ids if verdict(g, new)}
+
+
+TIME_OPS = ["within_last", "older_than", "within_next"]
+MICROSECOND = timedelta(microseconds=1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(st.sampled_from(TIME_OPS), st.integers(0, 60)), min_size=1, max_size=6
+    ),
+    value=st.one_of(st.sampled_from(DATES), st.none(), st.just("soon"), st.just(7)),
+    start_hours=st.integers(-100 * 24, 500 * 24),
+    length_hours=st.integers(0, 90 * 24),
+    on_edge=st.none() | st.integers(0, 200),
+    end_on_edge=st.none() | st.integers(0, 200),
+)
+def test_due_instants_and_elapsed_changes_follow_the_evaluator(
+    spans: list[tuple[str, int]],
+    value: Any,
+    start_hours: int,
+    length_hours: int,
+    on_edge: int | None,
+    end_on_edge: int | None,
+) -> None:
+    """``next_flip`` is the first instant after now at which some verdict changes; ``elapsed``
+    holds exactly the groups whose verdict changes at some instant of ``(since, now]``.
+
+    A verdict ``within_last``/``older_than``/``within_next`` n can only change where the member's
+    instant v is n, 0 or -n away (give or take 1µs): sampling the evaluator at those instants
+    and at the interval's ends sees every change.
+    """
+    conditions = [{"field": "property.d", "op": op, "value": {"days": n}} for op, n in spans]
+    catalog, ids = catalog_with(conditions)
+    index = GroupIndex()
+    for group_id in ids:
+        index.add(catalog.groups[group_id])
+    member = snapshot({"property.d": value})
+
+    def verdict(group_id: str, at: datetime) -> bool:
+        group = catalog.groups[group_id]
+        assert group.conditions is not None
+        return evaluate(group.conditions, member, at)
+
+    instant = parse_instant(value) if isinstance(value, str) else None
+    edges: set[datetime] = set()
+    if instant is not None:
+        for _, n in spans:
+            for centre in (instant - timedelta(days=n), instant, instant + timedelta(days=n)):
+                edges.update((centre - MICROSECOND, centre, centre + MICROSECOND))
+
+    def changes_within(group_id: str, since: datetime, until: datetime) -> bool:
+        seen = {verdict(group_id, t) for t in edges | {since, until} if since <= t <= until}
+        return len(seen) > 1
+
+    since = NOW + timedelta(hours=start_hours)
+    if on_edge is not None and edges:  # start exactly where a verdict may change
+        since = sorted(edges)[on_edge % len(edges)]
+    until = since + timedelta(hours=length_hours)
+    if end_on_edge is not None and edges:  # end exactly where a verdict may change
+        until = max(since, sorted(edges)[end_on_edge % len(edges)])
+    assert index.elapsed({"property.d": (value, since)}, until) == {
+        g for g in ids if changes_within(g, since, until)
+    }
+
+    due = index.next_flip("property.d", value, since)
+    later = sorted(t for t in edges if t > since)
+    if due is None:
+        assert not any(changes_within(g, since, later[-1]) for g in ids if later)
+        return
+    assert due > since
+    before_due = due - MICROSECOND
+    assert not any(changes_within(g, since, before_due) for g in ids)
+    assert any(verdict(g, before_due) != verdict(g, due) for g in ids)

@@ -12,9 +12,16 @@ tests only a superset of the triggers that can have flipped, found without a sca
   between the old and the new value can flip (all of them when one side is not comparable);
 * ``has_any``/``has_all``/``has_none`` on select lists — a bucket per option: only triggers
   naming an option that was added or removed can flip;
-* everything else (text matching, ``email_domain``, ``is_set``, ``groups``) — tested one by one;
-* time-relative triggers are reported on *every* change of the field (:meth:`always`): even
-  when their truth now is unchanged, when they will flip has changed.
+* ``within_last``/``older_than`` — spans in sorted order: only spans between the old and the
+  new value's age at ``now`` can flip;
+* everything else (text matching, ``email_domain``, ``is_set``, ``groups``, ``within_next``) —
+  tested one by one.
+
+Time-relative triggers also change with time alone. :meth:`FieldTriggers.next_flip` gives the
+first instant after ``now`` at which any of them changes for a value (a sorted list of
+breakpoint offsets and one bisection), and :meth:`FieldTriggers.elapsed` the ones that changed
+at some instant of a past interval. So a member's due instants are kept per field, not per group,
+and computing one costs a bisection whatever the number of groups.
 
 Every candidate is confirmed with the evaluator's own test (``trigger_test``), so the buckets
 only have to be a superset; the property tests check that against the evaluator.
@@ -30,12 +37,13 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from smartgroups.core.conditions import TIME_OPS, All, AnyOf, Condition, Not, Trigger
+from smartgroups.core.conditions import All, AnyOf, Condition, Not, Trigger
 from smartgroups.core.conditions.evaluate import Test, trigger_test
 from smartgroups.core.conditions.model import NEGATIVE_OPS
+from smartgroups.core.conditions.timing import breakpoint_offsets
 from smartgroups.core.values import fold, parse_instant
 
 POSITIVE = 1
@@ -44,8 +52,8 @@ NEGATIVE = 2
 """Polarity bit: the trigger appears under an odd number of ``not``."""
 
 _KEYED_OPS = frozenset({"eq", "in"})
-_ORDER_OPS = frozenset({"gt", "gte", "lt", "lte", "between"})
 _OPTION_OPS = frozenset({"has_any", "has_all"})
+_AGE_OPS = frozenset({"within_last", "older_than"})
 _COLLECTIONS = (list, tuple, set, frozenset)
 
 
@@ -66,8 +74,10 @@ def polarities(cond: Condition) -> dict[Trigger, int]:
 
 @dataclass(slots=True, eq=False)
 class Entry:
-    """One distinct trigger: its positive twin's test and the groups using it (polarity bits).
+    """One distinct trigger: its positive twin's test and the groups using it, by polarity.
 
+    ``positive`` holds the groups where it appears under an even number of ``not``,
+    ``negative_in`` those where it appears under an odd number (a group may be in both).
     Entries compare and hash by identity, so the value indexes never re-hash a trigger.
     """
 
@@ -76,7 +86,9 @@ class Entry:
     test: Test
     negative: bool
     serial: int
-    users: dict[str, int] = field(default_factory=dict)
+    offsets: tuple[timedelta, ...]
+    positive: set[str] = field(default_factory=set)
+    negative_in: set[str] = field(default_factory=set)
 
 
 def _scalar_keys(value: object) -> list[tuple[str, object]]:
@@ -112,6 +124,10 @@ def _order_key(value: object, kind: str) -> Any:
     return None
 
 
+def _instant(value: object) -> datetime | None:
+    return parse_instant(value) if isinstance(value, str) else None
+
+
 def _options(value: object) -> frozenset[str]:
     """Folded items of a list of strings; empty for anything else (as the evaluator sees it)."""
     if not isinstance(value, _COLLECTIONS) or not all(isinstance(v, str) for v in value):
@@ -123,26 +139,31 @@ class FieldTriggers:
     """The distinct triggers reading one field, indexed by value (see the module docstring)."""
 
     __slots__ = (
-        "always",
+        "_offsets",
         "by_serial",
         "entries",
         "keyed",
         "options",
-        "ordered",
+        "ranges",
         "scanned",
         "serial",
+        "thresholds",
+        "timed",
     )
 
     def __init__(self) -> None:
         self.entries: dict[Trigger, Entry] = {}
-        self.keyed: dict[tuple[str, object], set[Entry]] = {}
-        self.options: dict[str, set[Entry]] = {}
-        # kind ("n" numbers, "d" instants) -> sorted [(threshold, entry serial), ...]
-        self.ordered: dict[str, list[tuple[Any, int]]] = {}
         self.by_serial: dict[int, Entry] = {}
         self.serial = 0
+        self.keyed: dict[tuple[str, object], set[Entry]] = {}
+        self.options: dict[str, set[Entry]] = {}
+        # (kind, op) -> sorted [(bound, entry serial), ...]; kind: "n" numbers, "d" instants,
+        # "age" the spans of within_last / older_than (compared with the value's age)
+        self.thresholds: dict[tuple[str, str], list[tuple[Any, int]]] = {}
+        self.ranges: dict[str, list[tuple[Any, int]]] = {}  # between: kind -> both bounds
         self.scanned: set[Entry] = set()
-        self.always: set[Entry] = set()
+        self.timed: set[Entry] = set()  # every time-relative entry
+        self._offsets: list[timedelta] | None = None  # their breakpoint offsets, sorted
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -155,22 +176,49 @@ class FieldTriggers:
             if positive is not None:
                 twin = Trigger(trigger.field, positive, trigger.value, trigger.value_type)
             self.serial += 1
-            entry = Entry(trigger, twin, trigger_test(twin), positive is not None, self.serial)
+            entry = Entry(
+                trigger,
+                twin,
+                trigger_test(twin),
+                positive is not None,
+                self.serial,
+                breakpoint_offsets(trigger),
+            )
             self.entries[trigger] = entry
             self._index(entry, add=True)
-        entry.users[group_id] = entry.users.get(group_id, 0) | polarity
+        if polarity & POSITIVE:
+            entry.positive.add(group_id)
+        if polarity & NEGATIVE:
+            entry.negative_in.add(group_id)
 
     def discard(self, trigger: Trigger, group_id: str) -> None:
         entry = self.entries.get(trigger)
-        if entry is None or entry.users.pop(group_id, None) is None or entry.users:
+        if entry is None:
+            return
+        entry.positive.discard(group_id)
+        entry.negative_in.discard(group_id)
+        if entry.positive or entry.negative_in:
             return
         del self.entries[trigger]
         self._index(entry, add=False)
 
     def _index(self, entry: Entry, *, add: bool) -> None:
         trigger, op, value = entry.trigger, entry.twin.op, entry.twin.value
-        if op in TIME_OPS:
-            _toggle(self.always, entry, add)
+        if add:
+            self.by_serial[entry.serial] = entry
+        else:
+            del self.by_serial[entry.serial]
+        if entry.offsets:
+            _toggle(self.timed, entry, add)
+            self._offsets = None
+        if op in _SIDES and trigger.field != "groups":
+            kind = "age" if entry.offsets else "d" if isinstance(value, datetime) else "n"
+            column = self.thresholds.setdefault((kind, op), [])
+            _insort_or_remove(column, (value, entry.serial), add)
+        elif op == "between" and isinstance(value, tuple):
+            column = self.ranges.setdefault("d" if isinstance(value[0], datetime) else "n", [])
+            for bound in value:
+                _insort_or_remove(column, (bound, entry.serial), add)
         elif trigger.field != "groups" and op in _KEYED_OPS:
             items = value if isinstance(value, frozenset) else (value,)
             for item in items:
@@ -178,61 +226,183 @@ class FieldTriggers:
         elif trigger.field != "groups" and op in _OPTION_OPS and isinstance(value, frozenset):
             for option in value:
                 _toggle(self.options.setdefault(option, set()), entry, add)
-        elif op in _ORDER_OPS:
-            bounds = value if isinstance(value, tuple) else (value,)
-            kind = "d" if isinstance(bounds[0], datetime) else "n"
-            column = self.ordered.setdefault(kind, [])
-            for bound in bounds:
-                item = (bound, entry.serial)
-                if add:
-                    bisect.insort(column, item)
-                else:
-                    column.pop(bisect.bisect_left(column, item))
-            if add:
-                self.by_serial[entry.serial] = entry
-            else:
-                del self.by_serial[entry.serial]
         else:
             _toggle(self.scanned, entry, add)
 
-    def candidates(self, old: object, new: object) -> set[Entry]:
-        """A superset of the triggers (time-relative ones aside) whose truth differs."""
+    def flips(self, old: object, new: object, now: datetime) -> Iterator[tuple[Entry, bool]]:
+        """``(entry, rose)`` for every trigger whose truth at ``now`` differs between ``old``
+        and ``new``: thresholds by bisection alone, the rest tested on a superset."""
+        for entry in self._candidates(old, new):
+            test = entry.test
+            after = test(new, now)
+            if test(old, now) != after:
+                yield entry, after != entry.negative
+        if self.options:
+            yield from self._option_flips(old, new)
+        if not self.thresholds:
+            return
+        by_serial = self.by_serial
+        keys: dict[str, tuple[Any, Any]] = {}
+        for (kind, op), column in self.thresholds.items():
+            pair = keys.get(kind)
+            if pair is None:
+                pair = keys[kind] = _sort_keys(kind, old, new, now)
+            crossed = _crossed(column, _SIDES[op], *pair)
+            if crossed is not None:
+                items, rose = crossed
+                for _, serial in items:  # (no threshold op is a negative one)
+                    yield by_serial[serial], rose
+
+    def _option_flips(self, old: object, new: object) -> Iterator[tuple[Entry, bool]]:
+        """``has_any``/``has_all`` (and ``has_none``) triggers naming an added or removed option,
+        decided on the folded option sets (what the evaluator compares; a value that is not a
+        list of strings has none, and a trigger names at least one option)."""
+        before, after = _options(old), _options(new)
+        found: set[Entry] = set()
+        for option in before ^ after:
+            bucket = self.options.get(option)
+            if bucket:
+                found |= bucket
+        for entry in found:
+            target = entry.twin.value
+            assert isinstance(target, frozenset)
+            if entry.twin.op == "has_any":
+                was, now_true = not target.isdisjoint(before), not target.isdisjoint(after)
+            else:
+                was, now_true = target <= before, target <= after
+            if was != now_true:
+                yield entry, now_true != entry.negative
+
+    def _candidates(self, old: object, new: object) -> set[Entry]:
+        """A superset of the tested triggers (thresholds and options aside) whose truth differs."""
         found = set(self.scanned)
         if self.keyed:
             for key in (*_scalar_keys(old), *_scalar_keys(new)):
                 bucket = self.keyed.get(key)
                 if bucket:
                     found |= bucket
-        if self.options:
-            for option in _options(old) ^ _options(new):
-                bucket = self.options.get(option)
-                if bucket:
-                    found |= bucket
-        for kind, column in self.ordered.items():
+        for kind, column in self.ranges.items():
             low, high = _order_key(old, kind), _order_key(new, kind)
             if low is None or high is None:
                 found.update(self.by_serial[i] for _, i in column)
                 continue
             if high < low:
                 low, high = high, low
-            start = bisect.bisect_left(column, (low, -1))
-            for bound, serial in column[start:]:
-                if bound > high:
-                    break
-                found.add(self.by_serial[serial])
+            found.update(self.by_serial[i] for _, i in _span(column, low, high, True, True))
         return found
 
-    def flips(self, old: object, new: object, now: datetime) -> Iterator[tuple[Entry, bool]]:
-        """``(entry, rose)`` for every trigger whose truth differs between ``old`` and ``new``."""
-        for entry in self.candidates(old, new):
-            test = entry.test
-            after = test(new, now)
-            if test(old, now) != after:
-                yield entry, after != entry.negative
+    def elapsed(self, value: object, since: datetime, now: datetime) -> set[Entry]:
+        """The time-relative triggers whose truth for ``value`` changes at an instant of
+        ``(since, now]`` (at least once: ``within_next`` may rise and fall back)."""
+        instant = _instant(value)
+        found: set[Entry] = set()
+        if instant is None or not self.timed:
+            return found
+        low, high = since - instant, now - instant  # breakpoint offsets in (low, high]
+        for op in _AGE_OPS:  # one breakpoint, at span + 1µs
+            column = self.thresholds.get(("age", op))
+            if column:
+                found.update(self.by_serial[i] for _, i in _span(column, low, high - _TICK))
+        for entry in self.scanned & self.timed:
+            if any(low < offset <= high for offset in entry.offsets):
+                found.add(entry)
+        return found
 
-    def always_entries(self) -> Iterator[Entry]:
-        """The time-relative triggers: their groups are re-decided on any change of the field."""
-        return iter(self.always)
+    def next_flip(self, value: object, now: datetime) -> datetime | None:
+        """The first instant after ``now`` at which a time-relative trigger on this field
+        changes for ``value``; None if none ever will (or the value is not a timestamp)."""
+        instant = _instant(value)
+        if instant is None or not self.timed:
+            return None
+        offsets = self._offsets
+        if offsets is None:
+            offsets = self._offsets = sorted({o for e in self.timed for o in e.offsets})
+        index = bisect.bisect_right(offsets, now - instant)
+        if index == len(offsets):
+            return None
+        try:
+            return instant + offsets[index]
+        except OverflowError:
+            return None
+
+
+_TICK = timedelta(microseconds=1)
+
+
+_SIDES: dict[str, tuple[bool, bool]] = {
+    # op: (true for bounds below the value?, strictly?) -- e.g. gt: true for bounds < value
+    "gt": (True, True),
+    "gte": (True, False),
+    "lt": (False, True),
+    "lte": (False, False),
+    "within_last": (False, False),  # age <= span: spans at or above the age
+    "older_than": (True, True),  # age > span: spans below the age
+}
+_FIRST, _LAST = -1, 1 << 62  # serials sort between these
+
+
+def _sort_keys(kind: str, old: object, new: object, now: datetime) -> tuple[Any, Any]:
+    """What the thresholds of ``kind`` compare the old and new value as (None: never true)."""
+    if kind != "age":
+        return _order_key(old, kind), _order_key(new, kind)
+    old_at, new_at = _instant(old), _instant(new)
+    return (
+        None if old_at is None else now - old_at,
+        None if new_at is None else now - new_at,
+    )
+
+
+def _span(
+    column: list[tuple[Any, int]],
+    low: Any,
+    high: Any,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> list[tuple[Any, int]]:
+    """The items of a sorted column whose bound lies between ``low`` and ``high`` (None: open)."""
+    start = (
+        0 if low is None else bisect.bisect_left(column, (low, _FIRST if low_inclusive else _LAST))
+    )
+    stop = (
+        len(column)
+        if high is None
+        else bisect.bisect_left(column, (high, _LAST if high_inclusive else _FIRST))
+    )
+    return column[start:stop]
+
+
+def _crossed(
+    column: list[tuple[Any, int]], side: tuple[bool, bool], old: Any, new: Any
+) -> tuple[list[tuple[Any, int]], bool] | None:
+    """The thresholds whose truth differs between the values ``old`` and ``new`` (sort keys,
+    None when never true), and whether they rose; None when none can differ.
+
+    A threshold op is true for the bounds on one side of the value (``side``: below or above,
+    strictly or not), so the bounds that changed side lie between the two values.
+    """
+    below, strict = side
+    if old is None or new is None:
+        value = new if old is None else old
+        if value is None:
+            return None
+        if below:
+            items = _span(column, None, value, high_inclusive=not strict)
+        else:
+            items = _span(column, value, None, low_inclusive=not strict)
+        return items, old is None
+    if old == new:
+        return None
+    low, high = (old, new) if old < new else (new, old)
+    # below-strict and above-inclusive: [low, high); the other two: (low, high]
+    items = _span(column, low, high, low_inclusive=below == strict, high_inclusive=below != strict)
+    return items, (new > old) == below
+
+
+def _insort_or_remove(column: list[tuple[Any, int]], item: tuple[Any, int], add: bool) -> None:
+    if add:
+        bisect.insort(column, item)
+    else:
+        column.pop(bisect.bisect_left(column, item))
 
 
 def _toggle(bucket: set[Entry], entry: Entry, add: bool) -> None:

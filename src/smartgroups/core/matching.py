@@ -7,7 +7,10 @@ incremental) as indexes, never as a list to scan:
 * group → ids of the groups whose ``groups`` triggers name it (:meth:`GroupIndex.dependents`);
 * a topological **rank** per group: greater than the rank of every group it names
   (:meth:`GroupIndex.rank`), so deciding in rank order sees every named group's final verdict;
-* the groups with time-relative triggers (:meth:`GroupIndex.time_relative_groups`).
+* per group, the fields its time-relative triggers read (:meth:`GroupIndex.time_fields`), and
+  per field the next instant a time-relative trigger changes for a value
+  (:meth:`GroupIndex.next_flip`) and the groups whose triggers changed over an interval
+  (:meth:`GroupIndex.elapsed`).
 
 Groups are indexed whether active or not (deciding an inactive group is the caller's business:
 it simply has no members), and may be added in any order: a group naming one that is not in the
@@ -21,23 +24,22 @@ exist before it and a named group cannot be deleted — so :meth:`GroupIndex.add
 given the member's current group set (the caller folds eligibility, blacklists, static lists
 and conditions into it) and the member's current groups, and returns the flips.
 
-Why each group is decided **at most once** per cascade: groups are taken from a heap in rank
-order. When a group *g* of rank *r* is taken, every queued group has rank ≥ *r*, and a group is
-only ever queued as a dependent of a group being decided, so its rank is greater than that
-group's. Hence no group of rank < *r* — in particular none that *g* names — is queued after *g*
-is taken: every group *g* reads already has its final verdict, and deciding *g* again could not
-give another answer.
+Why each group is decided **at most once** per cascade: groups wait in one bucket per rank and
+the buckets are taken in increasing rank. A group is only ever queued as a dependent of a group
+being decided, so its rank is greater than that group's: it lands in a later bucket. Hence once
+the bucket of rank *r* is taken, no group of rank ≤ *r* — in particular none that a group *g* of
+rank *r* names — is queued again: every group *g* reads already has its final verdict, and
+deciding *g* again could not give another answer.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from smartgroups.core.catalog import Group
-from smartgroups.core.conditions import Trigger
-from smartgroups.core.flips import NEGATIVE, POSITIVE, FieldTriggers, polarities
+from smartgroups.core.conditions import TIME_OPS, Trigger
+from smartgroups.core.flips import FieldTriggers, polarities
 
 Decide = Callable[[str, frozenset[str]], bool]
 """``decide(group_id, groups_now)``: is the member in ``group_id`` given its current groups?"""
@@ -54,7 +56,7 @@ class GroupIndex:
         "_fields",
         "_names",
         "_rank",
-        "_time_relative",
+        "_time_fields",
         "_triggers",
         "_triggers_of",
     )
@@ -65,7 +67,7 @@ class GroupIndex:
         self._names: dict[str, frozenset[str]] = {}
         self._dependents: dict[str, set[str]] = {}
         self._rank: dict[str, int] = {}
-        self._time_relative: set[str] = set()
+        self._time_fields: dict[str, frozenset[str]] = {}
         self._triggers: dict[str, FieldTriggers] = {}
         self._triggers_of: dict[str, tuple[Trigger, ...]] = {}
 
@@ -89,10 +91,11 @@ class GroupIndex:
         self._names[group_id] = names
         for named in names:
             self._dependents.setdefault(named, set()).add(group_id)
-        if refs is not None and refs.time_relative:
-            self._time_relative.add(group_id)
         if group.conditions is not None:
             found = polarities(group.conditions)
+            timed = frozenset(t.field for t in found if t.op in TIME_OPS)
+            if timed:
+                self._time_fields[group_id] = timed
             self._triggers_of[group_id] = tuple(found)
             for trigger, polarity in found.items():
                 table = self._triggers.get(trigger.field)
@@ -118,7 +121,7 @@ class GroupIndex:
             dependents.discard(group_id)
             if not dependents:
                 del self._dependents[named]
-        self._time_relative.discard(group_id)
+        self._time_fields.pop(group_id, None)
         for trigger in self._triggers_of.pop(group_id, ()):
             table = self._triggers[trigger.field]
             table.discard(trigger, group_id)
@@ -146,29 +149,58 @@ class GroupIndex:
         holds it (None when missing); ``current`` is the member's groups before the change.
         Returns a subset of ``candidates(changes)`` that still holds every group whose verdict
         can differ, given that each group's membership in ``current`` was decided on the old
-        values (the worker's invariant): a group is kept when one of its triggers on a changed
-        field flipped in the direction that can change its membership (a rise for a group the
-        member is out of, a fall for one it is in, inverted under ``not``), and whenever it has a
-        time-relative trigger on a changed field (its due instant moved). See
-        :mod:`smartgroups.core.flips`.
+        values and that no time-relative trigger on a changed field has changed since for its
+        old value (the worker's invariant; when one has, add :meth:`elapsed`): a group is kept
+        when one of its triggers on a changed field flipped at ``now`` in the direction that can
+        change its membership — a rise for a group the member is out of, a fall for one it is
+        in, inverted under ``not``. See :mod:`smartgroups.core.flips`.
         """
-        found: set[str] = set()
+        # groups using a trigger that rose / fell, positively or under a `not`
+        rose_in, rose_not, fell_in, fell_not = set(), set(), set(), set()
         for field_name, (old, new) in changes.items():
             table = self._triggers.get(field_name)
             if table is None:
                 continue
-            for entry in table.always_entries():
-                found.update(entry.users)
             for entry, rose in table.flips(old, new, now):
-                for group_id, polarity in entry.users.items():
-                    if group_id in found:
-                        continue
-                    member = group_id in current
-                    if (polarity & POSITIVE and rose != member) or (
-                        polarity & NEGATIVE and rose == member
-                    ):
-                        found.add(group_id)
+                if rose:
+                    rose_in |= entry.positive
+                    if entry.negative_in:
+                        rose_not |= entry.negative_in
+                else:
+                    fell_in |= entry.positive
+                    if entry.negative_in:
+                        fell_not |= entry.negative_in
+        # non-members may join through a rise, members leave through a fall (inverted by `not`)
+        found = rose_in - current
+        found |= fell_in & current
+        found |= rose_not & current
+        found |= fell_not - current
         return found
+
+    def elapsed(self, values: Mapping[str, tuple[object, datetime]], now: datetime) -> set[str]:
+        """The groups with a time-relative trigger that changed with time alone.
+
+        ``values`` maps a field to ``(value, since)``: every group using a time-relative trigger
+        on the field whose truth for ``value`` changes at some instant of ``(since, now]``.
+        """
+        found: set[str] = set()
+        for field_name, (value, since) in values.items():
+            table = self._triggers.get(field_name)
+            if table is not None:
+                for entry in table.elapsed(value, since, now):
+                    found |= entry.positive
+                    found |= entry.negative_in
+        return found
+
+    def next_flip(self, field_name: str, value: object, now: datetime) -> datetime | None:
+        """The first instant after ``now`` at which some group's time-relative trigger on
+        ``field_name`` changes for ``value`` (None if never): the field's due instant."""
+        table = self._triggers.get(field_name)
+        return table.next_flip(value, now) if table is not None else None
+
+    def time_fields(self, group_id: str) -> frozenset[str]:
+        """The fields the time-relative triggers of ``group_id`` read (empty if none)."""
+        return self._time_fields.get(group_id, _NO_NAMES)
 
     def dependents(self, group_id: str) -> frozenset[str]:
         """Ids of the indexed groups whose ``groups`` triggers name ``group_id``."""
@@ -180,10 +212,6 @@ class GroupIndex:
         -1 for a group that is not indexed (it names nothing the cascade needs to wait for).
         """
         return self._rank.get(group_id, -1)
-
-    def time_relative_groups(self) -> frozenset[str]:
-        """Ids of the indexed groups with a time-relative trigger (``within_*``, ``older_than``)."""
-        return frozenset(self._time_relative)
 
     def _raise_dependents(self, group_id: str) -> None:
         """Restore ``rank(d) > rank(g)`` downstream of ``group_id`` (ranks only ever rise)."""
@@ -222,30 +250,40 @@ def cascade(
     rank = index._rank
     names = index._names
     dependents = index._dependents
-    heap = [(rank.get(g, -1), g) for g in set(start)]
-    heapq.heapify(heap)
-    queued = {g for _, g in heap}
+    queued = set(start)
+    levels: dict[int, list[str]] = {}
+    for group_id in queued:
+        level_of = rank.get(group_id, -1)
+        bucket = levels.get(level_of)
+        if bucket is None:
+            levels[level_of] = [group_id]
+        else:
+            bucket.append(group_id)
     added: set[str] = set()
     removed: set[str] = set()
     groups_now = current
     stale = False
     flips: list[tuple[str, bool]] = []
-    while heap:
-        _, group_id = heapq.heappop(heap)
-        if names.get(group_id):
-            if stale:
-                groups_now = (current | added) - removed
-                stale = False
-            verdict = decide(group_id, groups_now)
-        else:
-            verdict = decide(group_id, current)
-        if verdict == (group_id in current):  # decided once: current is its membership
-            continue
-        (added if verdict else removed).add(group_id)
-        stale = True
-        flips.append((group_id, verdict))
-        for dependent in dependents.get(group_id, ()):
-            if dependent not in queued:
-                queued.add(dependent)
-                heapq.heappush(heap, (rank.get(dependent, -1), dependent))
+    level, top = (min(levels), max(levels)) if levels else (0, -1)
+    while level <= top:
+        for group_id in levels.pop(level, ()):
+            if names.get(group_id):
+                if stale:
+                    groups_now = (current | added) - removed
+                    stale = False
+                verdict = decide(group_id, groups_now)
+            else:
+                verdict = decide(group_id, current)
+            if verdict == (group_id in current):  # decided once: current is its membership
+                continue
+            (added if verdict else removed).add(group_id)
+            stale = True
+            flips.append((group_id, verdict))
+            for dependent in dependents.get(group_id, ()):
+                if dependent not in queued:
+                    queued.add(dependent)
+                    level_of = rank[dependent]  # > level: ranks rise along dependencies
+                    levels.setdefault(level_of, []).append(dependent)
+                    top = max(top, level_of)
+        level += 1
     return flips

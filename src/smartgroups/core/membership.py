@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from smartgroups.core.conditions import evaluate, next_change
+from smartgroups.core.conditions import evaluate
 from smartgroups.core.matching import cascade
 from smartgroups.core.record import Command, MemberRecord, Pair
 from smartgroups.core.snapshot import MemberSnapshot
@@ -60,8 +60,7 @@ def decide(
     """Re-evaluate ``start`` (and what cascades from it) for ``record``; apply and return flips.
 
     ``erased`` marks the decision that follows ``member.deleted`` (every removal's reason is
-    ``member_deleted``). Time-relative groups among ``start`` get their next due instant
-    recomputed in ``record.dues``.
+    ``member_deleted``).
     """
     now_ms = _ms(now)
     snapshots: dict[frozenset[str], MemberSnapshot] = {}
@@ -97,7 +96,6 @@ def decide(
         record.pairs[group_id] = Pair(member, version, now_ms)
         reason = _reason(record, space, group_id, member, primary, erased)
         transitions.append(Transition(group_id, member, version, reason))
-    _schedule(record, space, start_ids, snapshot(record.groups()), now)
     return transitions
 
 
@@ -118,11 +116,13 @@ def on_profile(
     if not changed:
         return []
     values = {f: (before[f], record.profile.get(f.removeprefix("profile."))) for f in changed}
-    start = space.index.affected(values, record.groups(), now)
+    start = _affected(record, space, values, now)
     if record.eligible != was_eligible:
         start.update(space.smart_groups())
         start.update(record.groups())
-    return decide(record, space, start, now)
+    transitions = decide(record, space, start, now)
+    _reschedule(record, space, values, now)
+    return transitions
 
 
 def on_value(
@@ -133,8 +133,10 @@ def on_value(
     before = values.get(key)
     if not record.set_value(kind, key, value):
         return []
-    start = space.index.affected({f"{kind}.{key}": (before, values.get(key))}, record.groups(), now)
-    return decide(record, space, start, now)
+    changes = {f"{kind}.{key}": (before, values.get(key))}
+    transitions = decide(record, space, _affected(record, space, changes, now), now)
+    _reschedule(record, space, changes, now)
+    return transitions
 
 
 def on_erase(record: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
@@ -192,14 +194,30 @@ def on_group(
     """Re-decide ``group_id`` for one member after a group lifecycle change (a scan step)."""
     added_reason, removed_reason = GROUP_EFFECTS[effect]
     primary = Primary(group_id, added_reason, removed_reason)
-    return decide(record, space, [group_id], now, primary=primary)
+    transitions = decide(record, space, [group_id], now, primary=primary)
+    now_us = _us(now)
+    for field in space.index.time_fields(group_id):
+        at = record.dues.get(field)
+        if at is None or at > now_us:  # a due instant that has passed stays for its tick
+            _reschedule(record, space, (field,), now)
+    return transitions
 
 
 def on_due(record: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
-    """Time passed: re-evaluate the groups whose due instant has come (``cause.kind=time``)."""
-    now_ms = _ms(now)
-    due = [group_id for group_id, at in record.dues.items() if at <= now_ms]
-    return decide(record, space, due, now) if due else []
+    """Time passed: re-evaluate the groups whose due instant has come (``cause.kind=time``).
+
+    For each field whose due instant is at or before ``now``, the groups using a time-relative
+    trigger on it that changed since (for the member's value) are re-decided, and the field
+    gets its next due instant.
+    """
+    now_us = _us(now)
+    due = {f: (record.value(f), _since(at)) for f, at in record.dues.items() if at <= now_us}
+    if not due:
+        return []
+    start = space.index.elapsed(due, now)
+    transitions = decide(record, space, start, now) if start else []
+    _reschedule(record, space, due, now)
+    return transitions
 
 
 def _on(command: Command | None, entry: GroupEntry) -> bool:
@@ -234,38 +252,57 @@ def _reason(
     return "conditions_unmet"
 
 
-def _schedule(
+def _affected(
     record: MemberRecord,
     space: SpaceGroups,
-    group_ids: Iterable[str],
-    snapshot: MemberSnapshot,
+    changes: Mapping[str, tuple[object, object]],
     now: datetime,
-) -> None:
-    """Recompute the due instants of the time-relative groups among ``group_ids``."""
-    eligible = record.eligible
+) -> set[str]:
+    """The groups a change of field values can flip (before the record's dues are updated).
+
+    :meth:`GroupIndex.affected` assumes each membership reflects the old values *as of now*.
+    A changed field whose due instant has passed (its tick has not come yet) breaks that for
+    the groups whose time-relative triggers on it changed meanwhile: they are added.
+    """
+    start = space.index.affected(changes, record.groups(), now)
     dues = record.dues
-    for group_id in group_ids:
-        entry = space.get(group_id)
-        refs = entry.group.references if entry is not None else None
-        if refs is None or not refs.time_relative:
-            if dues:
-                dues.pop(group_id, None)
-            continue
-        assert entry is not None
-        conditions = entry.group.conditions
-        if (
-            not entry.live
-            or conditions is None
-            or not eligible
-            or _on(record.blacklist.get(group_id), entry)
-        ):
-            dues.pop(group_id, None)
-            continue
-        due = next_change(conditions, snapshot, now)
+    if dues:
+        now_us = _us(now)
+        late = {
+            field: (old, _since(at))
+            for field, (old, _) in changes.items()
+            if (at := dues.get(field)) is not None and at <= now_us
+        }
+        if late:
+            start |= space.index.elapsed(late, now)
+    return start
+
+
+def _reschedule(
+    record: MemberRecord, space: SpaceGroups, fields: Iterable[str], now: datetime
+) -> None:
+    """Set each field's due instant: the next change of a time-relative trigger after ``now``."""
+    dues = record.dues
+    for field in fields:
+        due = space.index.next_flip(field, record.value(field), now)
         if due is None:
-            record.dues.pop(group_id, None)
+            dues.pop(field, None)
         else:
-            record.dues[group_id] = _ms(due)
+            dues[field] = _us(due)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _us(instant: datetime) -> int:
+    """Epoch microseconds, exactly (datetime's resolution)."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def _since(due_us: int) -> datetime:
+    """The last instant before a due instant: time-relative truths are unchanged up to it."""
+    return _EPOCH + timedelta(microseconds=due_us - 1)
 
 
 def _ms(instant: datetime) -> int:

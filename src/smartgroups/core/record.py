@@ -5,6 +5,10 @@ looking anywhere else: the profile, custom property values, form answers, static
 blacklist commands (each with the ``seq`` of the definition command that set it), and one
 :class:`Pair` per group the member was ever in (membership flag, transition ``version``, since).
 
+``dues`` maps each field that time-relative triggers read to the instant (epoch microseconds)
+at which the first of them changes for the member's value: until then, time alone changes
+nothing for the member.
+
 It also holds the bookkeeping that makes at-least-once delivery exact:
 
 * ``seen`` — per input source (``topic#partition``) the highest offset applied. An input at or
@@ -129,8 +133,17 @@ class MemberRecord:
         return pair is not None and pair.member
 
     def next_due_ms(self) -> int | None:
-        """The earliest instant (ms) at which a time-relative trigger may flip, if any."""
-        return min(self.dues.values()) if self.dues else None
+        """The earliest due instant, in epoch ms rounded up (never early), if any."""
+        return -(-min(self.dues.values()) // 1000) if self.dues else None
+
+    def value(self, field: str) -> Any:
+        """The value of a condition field (``profile.x``, ``property.x``, ``answer.x``) or None."""
+        source, _, key = field.partition(".")
+        if source == "profile":
+            return self.profile.get(key)
+        if source == "property":
+            return self.properties.get(key)
+        return self.answers.get(key) if source == "answer" else None
 
     # -- inputs --------------------------------------------------------------------------------
     def patch_profile(self, patch: Mapping[str, Any]) -> set[str]:

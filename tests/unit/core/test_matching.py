@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -103,13 +103,51 @@ def test_a_cycle_is_refused_not_looped() -> None:
         index.add(bare("b", {"a"}))
 
 
-def test_time_relative_groups() -> None:
+def test_time_fields_due_instants_and_elapsed_changes() -> None:
     space = Space()
     space.smart("recent", trig("profile.last_active_at", "within_last", {"days": 7}))
+    space.smart("lapsed", trig("profile.last_active_at", "older_than", {"days": 30}))
     space.smart("plain", trig("property.a", "eq", True))
-    assert space.index.time_relative_groups() == {"recent"}
-    space.index.remove("recent")
-    assert space.index.time_relative_groups() == frozenset()
+    index, field = space.index, "profile.last_active_at"
+    assert index.time_fields("recent") == {field}
+    assert index.time_fields("plain") == frozenset()
+
+    active = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    value = "2026-11-20T10:00:00Z"
+    first = active + timedelta(days=7, microseconds=1)  # "recent" turns false
+    second = active + timedelta(days=30, microseconds=1)  # "lapsed" turns true
+    assert index.next_flip(field, value, NOW) == first
+    assert index.next_flip(field, value, first - timedelta(microseconds=1)) == first
+    assert index.next_flip(field, value, first) == second
+    assert index.next_flip(field, value, second) is None
+    assert index.next_flip(field, "not a date", NOW) is None
+    assert index.next_flip("property.a", True, NOW) is None
+
+    # which groups' triggers changed for the value over (since, now]
+    assert index.elapsed({field: (value, NOW)}, first - timedelta(microseconds=1)) == set()
+    assert index.elapsed({field: (value, NOW)}, first) == {"recent"}
+    assert index.elapsed({field: (value, first)}, second) == {"lapsed"}
+    assert index.elapsed({field: (value, NOW)}, second) == {"recent", "lapsed"}
+    assert index.elapsed({field: (None, NOW)}, second) == set()
+
+    index.remove("recent")
+    assert index.time_fields("recent") == frozenset()
+    assert index.next_flip(field, value, NOW) == second
+
+
+def test_within_next_changes_twice() -> None:
+    space = Space()
+    space.smart("soon", trig("profile.registered_at", "within_next", {"days": 2}))
+    index, field = space.index, "profile.registered_at"
+    event = datetime(2026, 11, 30, tzinfo=UTC)
+    value = "2026-11-30"
+    opens, closes = event - timedelta(days=2), event + timedelta(microseconds=1)
+    assert index.next_flip(field, value, NOW) == opens
+    assert index.next_flip(field, value, opens) == closes
+    assert index.next_flip(field, value, closes) is None
+    # risen and fallen back within the interval: still a change (the verdict may have moved)
+    assert index.elapsed({field: (value, NOW)}, closes) == {"soon"}
+    assert index.elapsed({field: (value, opens)}, closes - timedelta(microseconds=1)) == set()
 
 
 def test_replacing_a_group_keeps_the_index_exact() -> None:

@@ -63,19 +63,27 @@ def _time_triggers(cond: Condition) -> tuple[Trigger, ...]:
     return found
 
 
+def breakpoint_offsets(trigger: Trigger) -> tuple[timedelta, ...]:
+    """Where a time-relative trigger's verdict changes, relative to the member's instant ``v``.
+
+    ``within_last``/``older_than`` n: ``n + 1µs``; ``within_next`` n: ``-n`` and ``+1µs`` (see
+    the module docstring). Empty for any other trigger.
+    """
+    span = trigger.value
+    if trigger.op not in TIME_OPS or not isinstance(span, timedelta):
+        return ()
+    if trigger.op == "within_next":
+        return (-span, _TICK)
+    return (span + _TICK,)
+
+
 def _breakpoints(trigger: Trigger, member: MemberSnapshot) -> list[datetime]:
     value = reader(trigger.field)(member)
     instant = parse_instant(value) if isinstance(value, str) else None
-    span = trigger.value
-    if instant is None or not isinstance(span, timedelta):
+    if instant is None:
         return []
-    if trigger.op == "within_next":
-        return _shifted(instant, -span, _shift(instant, _TICK))
-    return _shifted(instant, span + _TICK)
-
-
-def _shifted(instant: datetime, delta: timedelta, *extra: datetime | None) -> list[datetime]:
-    return [t for t in (_shift(instant, delta), *extra) if t is not None]
+    shifted = (_shift(instant, offset) for offset in breakpoint_offsets(trigger))
+    return [t for t in shifted if t is not None]
 
 
 def _shift(instant: datetime, delta: timedelta) -> datetime | None:

@@ -242,10 +242,11 @@ def cascade(
     are queued. Returns ``(group_id, now_member)`` for every flip, in the order decided.
 
     ``decide(group_id, groups_now)`` gets the member's groups *as far as that group can see
-    them*: for a group whose triggers name groups, ``current`` updated by the flips so far
-    (exact for every group it names); for any other group, ``current`` itself (it does not read
-    ``groups``, and not rebuilding the set on every flip keeps a member in thousands of groups
-    cheap). Callers may key caches (e.g. snapshots) on the ``groups_now`` object.
+    them*: for a group whose triggers name a group that has flipped, ``current`` updated by the
+    flips so far (exact for every group it names); for any other group, ``current`` itself (the
+    groups it reads, if any, are as in ``current``; not rebuilding the set on every flip keeps a
+    member in thousands of groups cheap). Callers may key caches (e.g. snapshots) on the
+    ``groups_now`` object.
     """
     rank = index._rank
     names = index._names
@@ -261,13 +262,15 @@ def cascade(
             bucket.append(group_id)
     added: set[str] = set()
     removed: set[str] = set()
+    flipped: set[str] = set()
     groups_now = current
     stale = False
     flips: list[tuple[str, bool]] = []
     level, top = (min(levels), max(levels)) if levels else (0, -1)
     while level <= top:
         for group_id in levels.pop(level, ()):
-            if names.get(group_id):
+            named = names.get(group_id)
+            if named and flipped and not flipped.isdisjoint(named):
                 if stale:
                     groups_now = (current | added) - removed
                     stale = False
@@ -277,6 +280,7 @@ def cascade(
             if verdict == (group_id in current):  # decided once: current is its membership
                 continue
             (added if verdict else removed).add(group_id)
+            flipped.add(group_id)
             stale = True
             flips.append((group_id, verdict))
             for dependent in dependents.get(group_id, ()):

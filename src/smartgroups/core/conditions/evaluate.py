@@ -55,12 +55,27 @@ def evaluate(cond: Condition, member: MemberSnapshot, now: datetime) -> bool:
 
 
 def compile_condition(cond: Condition) -> Predicate:
-    """The predicate of ``cond``, compiled on first use and cached on the node."""
+    """The predicate of ``cond``, compiled on first use and cached on the node.
+
+    Identical trees share one predicate (a process-wide memo keyed by the tree's repr, which
+    tells ``True`` from ``1``, unlike equality; emptied when it reaches :data:`_SHARED_MAX`
+    trees): every partition of a worker holds its own copy of a space's groups, and compiling
+    each once is enough.
+    """
     compiled: Predicate | None = cond._compiled
     if compiled is None:
-        compiled = _compile(cond)
+        key = repr(cond)
+        compiled = _SHARED.get(key)
+        if compiled is None:
+            if len(_SHARED) >= _SHARED_MAX:
+                _SHARED.clear()
+            compiled = _SHARED[key] = _compile(cond)
         object.__setattr__(cond, "_compiled", compiled)
     return compiled
+
+
+_SHARED: dict[str, Predicate] = {}
+_SHARED_MAX = 100_000
 
 
 def _compile(cond: Condition) -> Predicate:

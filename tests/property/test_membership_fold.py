@@ -214,13 +214,19 @@ def test_incremental_decisions_equal_the_definition(script: list[tuple[str, Any]
         assert all(added == (v % 2 == 1) for v, added in transitions), group_id
 
 
-def test_time_exit_is_scheduled_at_the_boundary() -> None:
+def recently_active() -> tuple[SpaceGroups, MemberRecord]:
+    """The example space and an accepted member last active on 2026-11-20 (so in "recent")."""
     space = build_space()
     rec = MemberRecord()
     membership.on_profile(
         rec, space, {"status": "accepted", "last_active_at": "2026-11-20T00:00:00Z"}, NOW
     )
     assert rec.is_member("recent")
+    return space, rec
+
+
+def test_time_exit_is_scheduled_at_the_boundary() -> None:
+    space, rec = recently_active()
     boundary = datetime(2026, 11, 27, tzinfo=UTC)  # last active + 7 days
     assert rec.next_due_ms() is not None
     assert rec.next_due_ms() <= int(boundary.timestamp() * 1000) + 1
@@ -261,12 +267,7 @@ def test_reasons_name_what_happened() -> None:
 
 def test_a_change_while_a_tick_is_late_still_ends_exact() -> None:
     """The field changes after its due instant but before its tick: the exit is not lost."""
-    space = build_space()
-    rec = MemberRecord()
-    membership.on_profile(
-        rec, space, {"status": "accepted", "last_active_at": "2026-11-20T00:00:00Z"}, NOW
-    )
-    assert rec.is_member("recent")
+    space, rec = recently_active()
     late = datetime(2026, 11, 28, tzinfo=UTC)  # "recent" ended on 11-27; no tick yet
     # the new value is out of "recent" too: comparing old and new at `late` shows no flip
     out = membership.on_profile(rec, space, {"last_active_at": "2026-10-01T00:00:00Z"}, late)

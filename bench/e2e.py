@@ -97,6 +97,7 @@ class Config:
     probes_per_space: int = 8
     drain_timeout_s: float = 900.0
     skip_worker: bool = False
+    reference_eps: float | None = None  # the G = 100 rate the loads are shares of; None: measured
 
 
 def _median(values: list[float]) -> float | None:
@@ -456,8 +457,9 @@ class Bench:
                     await self.run_worker(groups, rep)
         self.summarize()
         if not cfg.skip_worker:
-            ref = self.results["smartgroups_eps"].get("100") or next(
-                iter(self.results["smartgroups_eps"].values())
+            ref = cfg.reference_eps or (
+                self.results["smartgroups_eps"].get("100")
+                or next(iter(self.results["smartgroups_eps"].values()))
             )
             self.results["latency"] = await self.run_latency(ref * cfg.latency_share)
             self.results["backfill"] = await self.run_backfill(ref * cfg.backfill_live_share)
@@ -571,13 +573,19 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     parser.add_argument("--latency-seconds", type=float)
     parser.add_argument("--backfill-members", type=int)
     parser.add_argument("--skip-worker", action="store_true", help="pipes only")
+    parser.add_argument(
+        "--reference-eps",
+        type=float,
+        help="the G = 100 rate that the latency and backfill loads are shares of, instead of the "
+        "measured one (to compare two versions under the same loads)",
+    )
     args = parser.parse_args(argv)
     values = dict(PROFILES[args.profile])
     for key in values:
         given = getattr(args, key, None)
         if given is not None:
             values[key] = given
-    cfg = Config(**values, skip_worker=args.skip_worker)
+    cfg = Config(**values, skip_worker=args.skip_worker, reference_eps=args.reference_eps)
     return args, cfg
 
 

@@ -31,7 +31,8 @@ def next_change(cond: Condition, member: MemberSnapshot, now: datetime) -> datet
     breakpoints = sorted(
         {
             instant
-            for trigger in _time_triggers(cond)
+            for trigger in triggers_of(cond)
+            if trigger.op in TIME_OPS
             for instant in _breakpoints(trigger, member)
             if instant > now
         }
@@ -44,23 +45,6 @@ def next_change(cond: Condition, member: MemberSnapshot, now: datetime) -> datet
         if predicate(member, instant) != verdict:
             return instant
     return None
-
-
-_TIME_TRIGGERS: dict[int, tuple[Condition, tuple[Trigger, ...]]] = {}
-_TIME_TRIGGERS_MAX = 100_000
-
-
-def _time_triggers(cond: Condition) -> tuple[Trigger, ...]:
-    """The time-relative triggers of ``cond``, remembered per tree (keyed by identity; the entry
-    holds the tree, so an id is never reused while cached)."""
-    cached = _TIME_TRIGGERS.get(id(cond))
-    if cached is not None and cached[0] is cond:
-        return cached[1]
-    found = tuple(t for t in triggers_of(cond) if t.op in TIME_OPS)
-    if len(_TIME_TRIGGERS) >= _TIME_TRIGGERS_MAX:
-        _TIME_TRIGGERS.clear()
-    _TIME_TRIGGERS[id(cond)] = (cond, found)
-    return found
 
 
 def breakpoint_offsets(trigger: Trigger) -> tuple[timedelta, ...]:

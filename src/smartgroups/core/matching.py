@@ -260,9 +260,7 @@ def cascade(
             levels[level_of] = [group_id]
         else:
             bucket.append(group_id)
-    added: set[str] = set()
-    removed: set[str] = set()
-    flipped: set[str] = set()
+    flipped: set[str] = set()  # each flip toggles a group relative to `current`
     groups_now = current
     stale = False
     flips: list[tuple[str, bool]] = []
@@ -272,14 +270,13 @@ def cascade(
             named = names.get(group_id)
             if named and flipped and not flipped.isdisjoint(named):
                 if stale:
-                    groups_now = (current | added) - removed
+                    groups_now = current ^ flipped
                     stale = False
                 verdict = decide(group_id, groups_now)
             else:
                 verdict = decide(group_id, current)
             if verdict == (group_id in current):  # decided once: current is its membership
                 continue
-            (added if verdict else removed).add(group_id)
             flipped.add(group_id)
             stale = True
             flips.append((group_id, verdict))

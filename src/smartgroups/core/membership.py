@@ -115,7 +115,7 @@ def on_profile(
     changed = record.patch_profile(patch)
     if not changed:
         return []
-    values = {f: (before[f], record.profile.get(f.removeprefix("profile."))) for f in changed}
+    values = {f: (before[f], record.value(f)) for f in changed}
     start = _affected(record, space, values, now)
     if record.eligible != was_eligible:
         start.update(space.smart_groups())
@@ -129,11 +129,11 @@ def on_value(
     record: MemberRecord, space: SpaceGroups, kind: str, key: str, value: object, now: datetime
 ) -> list[Transition]:
     """``property.set``/``unset`` (``kind="property"``) or ``answer.*`` (``kind="answer"``)."""
-    values = record.properties if kind == "property" else record.answers
-    before = values.get(key)
+    field = f"{kind}.{key}"
+    before = record.value(field)
     if not record.set_value(kind, key, value):
         return []
-    changes = {f"{kind}.{key}": (before, values.get(key))}
+    changes = {field: (before, record.value(field))}
     transitions = decide(record, space, _affected(record, space, changes, now), now)
     _reschedule(record, space, changes, now)
     return transitions

@@ -88,7 +88,12 @@ def _compile(cond: Condition) -> Predicate:
     return cast(Predicate, namespace["predicate"])
 
 
-_SOURCE_ATTRS = {"profile": "profile", "property": "properties", "answer": "answers"}
+_SOURCES = {
+    "profile": ("R", "profile"),
+    "property": ("P", "properties"),
+    "answer": ("A", "answers"),
+}
+"""Field source -> (local name in a predicate, MemberSnapshot attribute)."""
 _INLINE_ORDERINGS = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -123,10 +128,9 @@ class _Emitter:
 
     def read(self, field: str) -> str:
         source, _, key = field.partition(".")
-        attr = _SOURCE_ATTRS.get(source)
-        if attr is None:
+        if source not in _SOURCES:
             return "member.groups"
-        local = {"profile": "R", "property": "P", "answer": "A"}[source]
+        local, attr = _SOURCES[source]
         self.sources[local] = attr
         return f"{local}.get({self.name('k', key)})"
 

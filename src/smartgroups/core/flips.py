@@ -3,17 +3,18 @@
 :class:`FieldTriggers` holds the distinct triggers that read one field (shared by every group
 that uses the same trigger) and, for each, the groups using it with the trigger's *polarity*
 there (positive, or under an odd number of ``not``). Given the field's old and new value,
-:meth:`FieldTriggers.flips` yields each trigger whose truth changed and whether it rose. It
-tests only a superset of the triggers that can have flipped, found without a scan:
+:meth:`FieldTriggers.flips` yields each trigger whose truth changed and whether it rose,
+found without a scan:
 
+* ``gt``/``gte``/``lt``/``lte`` and ``within_last``/``older_than`` — bounds (spans, compared
+  with the value's age at ``now``) in a sorted column per kind and op: the flipped ones are
+  exactly the bounds between the old and the new value, found by bisection, with no test;
+* ``has_any``/``has_all``/``has_none`` on select lists — a bucket per option: triggers naming an
+  option that was added or removed, decided on the folded option sets;
 * ``eq``/``neq``/``in``/``not_in`` — a bucket per normalised value: only triggers naming the old
   or the new value can flip;
-* ``gt``/``gte``/``lt``/``lte``/``between`` — thresholds in sorted order: only thresholds
-  between the old and the new value can flip (all of them when one side is not comparable);
-* ``has_any``/``has_all``/``has_none`` on select lists — a bucket per option: only triggers
-  naming an option that was added or removed can flip;
-* ``within_last``/``older_than`` — spans in sorted order: only spans between the old and the
-  new value's age at ``now`` can flip;
+* ``between`` — both bounds in a sorted column: only ranges with a bound between the two values
+  can flip (all of them when one side is not comparable);
 * everything else (text matching, ``email_domain``, ``is_set``, ``groups``, ``within_next``) —
   tested one by one.
 
@@ -23,8 +24,9 @@ breakpoint offsets and one bisection), and :meth:`FieldTriggers.elapsed` the one
 at some instant of a past interval. So a member's due instants are kept per field, not per group,
 and computing one costs a bisection whatever the number of groups.
 
-Every candidate is confirmed with the evaluator's own test (``trigger_test``), so the buckets
-only have to be a superset; the property tests check that against the evaluator.
+The candidates of the last three kinds are confirmed with the evaluator's own test
+(``trigger_test``), so their buckets only have to be a superset. The property tests check every
+kind against the evaluator.
 
 Why this is enough for exact matching (:meth:`GroupIndex.affected
 <smartgroups.core.matching.GroupIndex.affected>`): ``all``/``any`` are monotone and ``not``

@@ -3,9 +3,12 @@
 A tree is compiled once (cached on the node) into one Python function whose body is the tree as
 a single short-circuit expression: the common tests (text, number, boolean and date comparisons,
 ``in``) are written inline and the others call their compiled test, so evaluating a group costs
-about one Python call per trigger or less. Only names are generated: every field key and target
-value reaches the function as a bound constant, never as source text. Evaluation is total:
-whatever the snapshot holds, it returns a bool and never raises (``now`` must be aware).
+about one Python call per trigger or less. Only names and placeholders are generated: every field
+key, target value and test becomes a constant of the function's code object in place of its
+placeholder, never source text. Predicates share one namespace (the few helpers they call), and
+equal keys and values are shared across predicates: with thousands of groups, deciding one
+touches little memory of its own. Evaluation is total: whatever the snapshot holds, it returns a
+bool and never raises (``now`` must be aware).
 
 Semantics (contract section 5, and decisions where it is silent):
 
@@ -25,9 +28,13 @@ Semantics (contract section 5, and decisions where it is silent):
 
 from __future__ import annotations
 
+import builtins
+import sys
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from operator import ge, gt, le, lt
+from types import CodeType, FunctionType
 from typing import Any, cast
 
 from smartgroups.core.conditions.model import NEGATIVE_OPS, All, Condition, Not, Trigger
@@ -83,9 +90,14 @@ def _compile(cond: Condition) -> Predicate:
     body = emitter.emit(cond)
     reads = "".join(f"    {name} = member.{attr}\n" for name, attr in emitter.sources.items())
     source = f"def predicate(member, now):\n{reads}    return {body}\n"
-    namespace = dict(emitter.constants)
-    exec(compile(source, "<conditions>", "exec"), namespace)  # generated names only
-    return cast(Predicate, namespace["predicate"])
+    with warnings.catch_warnings():
+        # tests are called through their placeholders, which the compiler warns is calling a str
+        warnings.simplefilter("ignore", SyntaxWarning)
+        module = compile(source, "<conditions>", "exec")
+    code = next(c for c in module.co_consts if isinstance(c, CodeType))
+    bound = emitter.bound
+    consts = tuple(bound.get(c, c) if isinstance(c, str) else c for c in code.co_consts)
+    return cast(Predicate, FunctionType(code.replace(co_consts=consts), _GLOBALS, "predicate"))
 
 
 _SOURCES = {
@@ -101,20 +113,26 @@ class _Emitter:
     """Writes a condition tree as one Python expression over generated names (see module doc)."""
 
     def __init__(self) -> None:
-        self.constants: dict[str, object] = {
-            "F": _folded,
-            "PI": parse_instant,
-            "NUM": _NUMBERS,
-        }
+        self.bound: dict[str, object] = {}  # placeholder literal -> the object it stands for
         self.sources: dict[str, str] = {}  # local name -> MemberSnapshot attribute
         self.count = 0
 
-    def name(self, prefix: str, value: object | None = None) -> str:
+    def name(self, prefix: str) -> str:
+        """A fresh local name."""
         self.count += 1
-        name = f"{prefix}{self.count}"
-        if value is not None:
-            self.constants[name] = value
-        return name
+        return f"{prefix}{self.count}"
+
+    def const(self, value: object) -> str:
+        """A placeholder literal that the compiled code holds ``value`` in place of.
+
+        Values become constants of the code object (loaded without a lookup). Field keys are
+        interned and equal values shared across predicates, so dictionary lookups hit on
+        identity and thousands of predicates touch one copy of each value.
+        """
+        self.count += 1
+        placeholder = f"\ue000{self.count}"
+        self.bound[placeholder] = _shared(value)
+        return repr(placeholder)
 
     def emit(self, cond: Condition) -> str:
         if isinstance(cond, Trigger):
@@ -132,7 +150,7 @@ class _Emitter:
             return "member.groups"
         local, attr = _SOURCES[source]
         self.sources[local] = attr
-        return f"{local}.get({self.name('k', key)})"
+        return f"{local}.get({self.const(key)})"
 
     def trigger(self, trigger: Trigger) -> str:
         positive = NEGATIVE_OPS.get(trigger.op)
@@ -140,7 +158,7 @@ class _Emitter:
         read = self.read(trigger.field)
         expr = None if trigger.field == "groups" else self.inline(twin, read)
         if expr is None:
-            expr = f"{self.name('t', trigger_test(twin))}({read}, now)"
+            expr = f"{self.const(trigger_test(twin))}({read}, now)"
         return f"(not {expr})" if positive is not None else expr
 
     def inline(self, trigger: Trigger, read: str) -> str | None:
@@ -150,14 +168,14 @@ class _Emitter:
         first = f"({v} := {read})"
         if op == "in" and isinstance(target, frozenset):
             sample = next(iter(target))
-            c = self.name("c", target)
+            c = self.const(target)
             if isinstance(sample, str):
                 return f"(isinstance({first}, str) and F({v}) in {c})"
             if isinstance(sample, bool):
                 return f"(isinstance({first}, bool) and {v} in {c})"
             return f"(isinstance({first}, NUM) and not isinstance({v}, bool) and {v} in {c})"
         if op == "between" and isinstance(target, tuple):
-            low, high = self.name("c", target[0]), self.name("c", target[1])
+            low, high = self.const(target[0]), self.const(target[1])
             if isinstance(target[0], datetime):
                 d = self.name("d")
                 return (
@@ -171,7 +189,7 @@ class _Emitter:
         compare = _INLINE_ORDERINGS.get(op)
         if compare is None:
             return None
-        c = self.name("c", target)
+        c = self.const(target)
         if isinstance(target, str):
             return f"(isinstance({first}, str) and F({v}) {compare} {c})"
         if isinstance(target, bool):
@@ -372,3 +390,35 @@ def _converter(sample: object) -> Callable[[object], object]:
     if isinstance(sample, datetime):
         return lambda v: parse_instant(v) if isinstance(v, str) else None
     return lambda v: v if _is_num(v) else None
+
+
+_GLOBALS: dict[str, object] = {
+    "__builtins__": builtins,
+    "F": _folded,
+    "PI": parse_instant,
+    "NUM": _NUMBERS,
+}
+"""The one namespace of every predicate: the helpers it calls, never a trigger's value."""
+
+
+_VALUES: dict[tuple[type, object], object] = {}
+_VALUES_MAX = 100_000
+
+
+def _shared(value: object) -> object:
+    """One copy of each equal value (per type, so ``True`` stays apart from ``1``).
+
+    Strings are interned; frozensets, instants, spans and numbers go through a memo that starts
+    afresh at :data:`_VALUES_MAX` values; anything else (a compiled test) is its own copy.
+    """
+    if isinstance(value, str):
+        return sys.intern(value)
+    if not isinstance(value, frozenset | datetime | timedelta | int | float):
+        return value
+    key = (type(value), value)
+    found = _VALUES.get(key)
+    if found is None:
+        if len(_VALUES) >= _VALUES_MAX:
+            _VALUES.clear()
+        found = _VALUES[key] = value
+    return found

@@ -19,6 +19,8 @@ from tests.property.strategies import OPS
 from smartgroups.core.catalog import SpaceCatalog
 from smartgroups.core.commands import parse_command
 from smartgroups.core.conditions import evaluate
+from smartgroups.core.conditions.model import Trigger
+from smartgroups.core.flips import POSITIVE, FieldTriggers
 from smartgroups.core.matching import GroupIndex, cascade
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.values import parse_instant
@@ -206,6 +208,44 @@ def test_affected_holds_every_group_whose_verdict_flips(
     for group_id, member in cascade(index, affected, decide, current):
         (final.add if member else final.discard)(group_id)
     assert final == {g for g in ids if verdict(g, new)}
+
+
+@st.composite
+def triggers_on(draw: st.DrawFn, field: str) -> dict[str, Any]:
+    field_type = TYPES[field]
+    op = draw(st.sampled_from([*OPS[field_type], "is_set", "is_not_set"]))
+    node: dict[str, Any] = {"field": field, "op": op}
+    value = draw(value_for(field_type, op))
+    if value is not None:
+        node["value"] = value
+    return node
+
+
+@settings(max_examples=1000, deadline=None)
+@given(field=st.sampled_from(sorted(TYPES)), data=st.data())
+def test_flips_are_exactly_the_triggers_whose_truth_changed(
+    field: str, data: st.DataObject
+) -> None:
+    """Per distinct trigger on a field, ``flips`` yields once each trigger whose truth differs
+    between the old and the new value, with ``rose`` its new truth, and nothing else: the
+    value indexes (thresholds, ranges, keys, options) are exact, not supersets."""
+    conditions = data.draw(st.lists(triggers_on(field), min_size=1, max_size=10))
+    catalog, ids = catalog_with(conditions)
+    table = FieldTriggers()
+    for group_id in ids:
+        trigger = catalog.groups[group_id].conditions
+        assert isinstance(trigger, Trigger)
+        table.add(trigger, group_id, POSITIVE)
+    old_value, new_value = data.draw(member_value(field)), data.draw(member_value(field))
+    old, new = snapshot({field: old_value}), snapshot({field: new_value})
+    expected = {
+        trigger: evaluate(trigger, new, NOW)
+        for trigger in table.entries
+        if evaluate(trigger, old, NOW) != evaluate(trigger, new, NOW)
+    }
+    found = [(entry.trigger, rose) for entry, rose in table.flips(old_value, new_value, NOW)]
+    assert len(found) == len({trigger for trigger, _ in found})  # each trigger once
+    assert dict(found) == expected
 
 
 TIME_OPS = ["within_last", "older_than", "within_next"]

@@ -11,12 +11,13 @@ found without a scan:
   exactly the bounds between the old and the new value, found by bisection, with no test;
 * ``has_any``/``has_all``/``has_none`` on select lists — a bucket per option: triggers naming an
   option that was added or removed, decided on the folded option sets;
-* ``eq``/``neq``/``in``/``not_in`` — a bucket per normalised value: only triggers naming the old
-  or the new value can flip;
-* ``between`` — both bounds in a sorted column: only ranges with a bound between the two values
-  can flip (all of them when one side is not comparable);
+* ``eq``/``neq``/``in``/``not_in`` — a bucket per normalised value: the triggers true for a
+  value are the buckets of its keys, and the flipped ones the symmetric difference of the old
+  value's and the new value's;
+* ``between`` — lows and highs in sorted columns: the flipped ranges are those with exactly one
+  bound between the two values (those holding the other value when one is not comparable);
 * everything else (text matching, ``email_domain``, ``is_set``, ``groups``, ``within_next``) —
-  tested one by one.
+  tested one by one with the evaluator's own test (``trigger_test``).
 
 Time-relative triggers also change with time alone. :meth:`FieldTriggers.next_flip` gives the
 first instant after ``now`` at which any of them changes for a value (a sorted list of
@@ -24,9 +25,7 @@ breakpoint offsets and one bisection), and :meth:`FieldTriggers.elapsed` the one
 at some instant of a past interval. So a member's due instants are kept per field, not per group,
 and computing one costs a bisection whatever the number of groups.
 
-The candidates of the last three kinds are confirmed with the evaluator's own test
-(``trigger_test``), so their buckets only have to be a superset. The property tests check every
-kind against the evaluator.
+The property tests check every kind against the evaluator.
 
 Why this is enough for exact matching (:meth:`GroupIndex.affected
 <smartgroups.core.matching.GroupIndex.affected>`): ``all``/``any`` are monotone and ``not``
@@ -57,6 +56,7 @@ _KEYED_OPS = frozenset({"eq", "in"})
 _OPTION_OPS = frozenset({"has_any", "has_all"})
 _AGE_OPS = frozenset({"within_last", "older_than"})
 _COLLECTIONS = (list, tuple, set, frozenset)
+_NO_ENTRIES: frozenset[Entry] = frozenset()
 
 
 def polarities(cond: Condition) -> dict[Trigger, int]:
@@ -162,7 +162,8 @@ class FieldTriggers:
         # (kind, op) -> sorted [(bound, entry serial), ...]; kind: "n" numbers, "d" instants,
         # "age" the spans of within_last / older_than (compared with the value's age)
         self.thresholds: dict[tuple[str, str], list[tuple[Any, int]]] = {}
-        self.ranges: dict[str, list[tuple[Any, int]]] = {}  # between: kind -> both bounds
+        # between: kind -> (sorted lows, sorted highs), each [(bound, entry serial), ...]
+        self.ranges: dict[str, tuple[list[tuple[Any, int]], list[tuple[Any, int]]]] = {}
         self.scanned: set[Entry] = set()
         self.timed: set[Entry] = set()  # every time-relative entry
         self._offsets: list[timedelta] | None = None  # their breakpoint offsets, sorted
@@ -218,9 +219,11 @@ class FieldTriggers:
             column = self.thresholds.setdefault((kind, op), [])
             _insort_or_remove(column, (value, entry.serial), add)
         elif op == "between" and isinstance(value, tuple):
-            column = self.ranges.setdefault("d" if isinstance(value[0], datetime) else "n", [])
-            for bound in value:
-                _insort_or_remove(column, (bound, entry.serial), add)
+            low, high = value  # low <= high (parse checks it; _range_flips relies on it)
+            kind = "d" if isinstance(low, datetime) else "n"
+            lows, highs = self.ranges.setdefault(kind, ([], []))
+            _insort_or_remove(lows, (low, entry.serial), add)
+            _insort_or_remove(highs, (high, entry.serial), add)
         elif trigger.field != "groups" and op in _KEYED_OPS:
             items = value if isinstance(value, frozenset) else (value,)
             for item in items:
@@ -233,17 +236,25 @@ class FieldTriggers:
 
     def flips(self, old: object, new: object, now: datetime) -> Iterator[tuple[Entry, bool]]:
         """``(entry, rose)`` for every trigger whose truth at ``now`` differs between ``old``
-        and ``new``: thresholds by bisection alone, the rest tested on a superset."""
-        for entry in self._candidates(old, new):
+        and ``new``: by the value indexes alone, except the scanned kinds, which are tested."""
+        for entry in self.scanned:
             test = entry.test
             after = test(new, now)
             if test(old, now) != after:
                 yield entry, after != entry.negative
+        if self.keyed:
+            was, is_now = self._keyed_true(old), self._keyed_true(new)
+            if was is not is_now:
+                for entry in was ^ is_now:
+                    yield entry, (entry in is_now) != entry.negative
         if self.options:
             yield from self._option_flips(old, new)
+        by_serial = self.by_serial
+        if self.ranges:
+            for serial, rose in self._range_flips(old, new):
+                yield by_serial[serial], rose
         if not self.thresholds:
             return
-        by_serial = self.by_serial
         keys: dict[str, tuple[Any, Any]] = {}
         for (kind, op), column in self.thresholds.items():
             pair = keys.get(kind)
@@ -254,6 +265,41 @@ class FieldTriggers:
                 items, rose = crossed
                 for _, serial in items:  # (no threshold op is a negative one)
                     yield by_serial[serial], rose
+
+    def _keyed_true(self, value: object) -> set[Entry] | frozenset[Entry]:
+        """The ``eq``/``in`` triggers (positive twins) true for ``value``: those naming one of
+        its normalised keys (the evaluator's comparison: folded text, instants, numbers with
+        ``1 == 1.0``, booleans apart from numbers)."""
+        found: set[Entry] | frozenset[Entry] = _NO_ENTRIES
+        for key in _scalar_keys(value):
+            bucket = self.keyed.get(key)
+            if bucket:
+                found = bucket if not found else found | bucket
+        return found
+
+    def _range_flips(self, old: object, new: object) -> Iterator[tuple[int, bool]]:
+        """``(serial, rose)`` of each ``between`` whose truth differs (``low ≤ value ≤ high``).
+
+        For comparable values x < y, a range holds x but not y exactly when its high lies in
+        ``[x, y)`` and its low does not lie in ``(x, y]``, and holds y but not x when its low
+        lies in ``(x, y]`` and its high does not lie in ``[x, y)``; a range with both bounds
+        inside holds neither. A value of another type holds no range.
+        """
+        for kind, (lows, highs) in self.ranges.items():
+            a, b = _order_key(old, kind), _order_key(new, kind)
+            if a is None or b is None:
+                value = b if a is None else a
+                if value is not None:  # the ranges holding it flip, one way
+                    holding = {i for _, i in _span(lows, None, value)}
+                    holding.intersection_update(i for _, i in _span(highs, value, None))
+                    for serial in holding:
+                        yield serial, a is None
+            elif a != b:
+                x, y = (a, b) if a < b else (b, a)
+                ends = {i for _, i in _span(highs, x, y, True, False)}  # high in [x, y)
+                starts = {i for _, i in _span(lows, x, y, False, True)}  # low in (x, y]
+                for serial in ends ^ starts:
+                    yield serial, (serial in starts) == (b == y)
 
     def _option_flips(self, old: object, new: object) -> Iterator[tuple[Entry, bool]]:
         """``has_any``/``has_all`` (and ``has_none``) triggers naming an added or removed option,
@@ -274,24 +320,6 @@ class FieldTriggers:
                 was, now_true = target <= before, target <= after
             if was != now_true:
                 yield entry, now_true != entry.negative
-
-    def _candidates(self, old: object, new: object) -> set[Entry]:
-        """A superset of the tested triggers (thresholds and options aside) whose truth differs."""
-        found = set(self.scanned)
-        if self.keyed:
-            for key in (*_scalar_keys(old), *_scalar_keys(new)):
-                bucket = self.keyed.get(key)
-                if bucket:
-                    found |= bucket
-        for kind, column in self.ranges.items():
-            low, high = _order_key(old, kind), _order_key(new, kind)
-            if low is None or high is None:
-                found.update(self.by_serial[i] for _, i in column)
-                continue
-            if high < low:
-                low, high = high, low
-            found.update(self.by_serial[i] for _, i in _span(column, low, high, True, True))
-        return found
 
     def elapsed(self, value: object, since: datetime, now: datetime) -> set[Entry]:
         """The time-relative triggers whose truth for ``value`` changes at an instant of

@@ -34,6 +34,7 @@ DEFINITIONS: list[dict[str, Any]] = [
     {"type": "property.defined", "property_id": "vip", "name": "VIP", "value_type": "boolean"},
     {"type": "question.defined", "question_id": "sport", "name": "S", "value_type": "text"},
     {"type": "property.defined", "property_id": "renewal", "name": "R", "value_type": "date"},
+    {"type": "property.defined", "property_id": "joined", "name": "J", "value_type": "date"},
     {"type": "group.created", "group_id": "staff", "name": "Staff", "kind": "static"},
     {
         "type": "group.created",
@@ -98,15 +99,79 @@ DEFINITIONS: list[dict[str, Any]] = [
 ]
 
 
+TRIAL: dict[str, Any] = {
+    "type": "group.created",
+    "group_id": "trial",
+    "name": "VIP, joined lately",
+    "kind": "smart",
+    "conditions": {
+        "all": [
+            {"field": "property.vip", "op": "eq", "value": True},
+            {"field": "property.joined", "op": "within_last", "value": {"days": 14}},
+        ]
+    },
+}
+"""Created during a script (a backfill): the only group reading ``property.joined``."""
+
+ACTIVE_NOW: dict[str, Any] = {
+    "type": "group.created",
+    "group_id": "active-now",
+    "name": "Active in the last 2 days",
+    "kind": "smart",
+    "conditions": {
+        "all": [{"field": "profile.last_active_at", "op": "within_last", "value": {"days": 2}}]
+    },
+}
+"""Created during a script: changes sooner than the groups already reading its field."""
+
+LIFECYCLE: list[dict[str, Any]] = [
+    TRIAL,
+    ACTIVE_NOW,
+    {"type": "group.deactivated", "group_id": "trial"},
+    {"type": "group.activated", "group_id": "trial"},
+    {"type": "group.deleted", "group_id": "trial"},
+    {"type": "group.deactivated", "group_id": "renewing"},
+    {"type": "group.activated", "group_id": "renewing"},
+]
+
+
+class Definitions:
+    """A space's catalog and its member-side groups, changed as the worker changes them."""
+
+    def __init__(self) -> None:
+        self.catalog = SpaceCatalog()
+        self.space = SpaceGroups()
+        self.seq = 0
+        self.created: dict[str, int] = {}
+        for doc in DEFINITIONS:
+            outcome = self.catalog.apply(parse_command({"space": "s", **doc}))
+            assert outcome.accepted, outcome
+            self._install(outcome.group, outcome.effect)
+
+    def apply(self, doc: dict[str, Any]) -> str | None:
+        """Apply a group command; the effect the member side decides (None: nothing to do)."""
+        outcome = self.catalog.apply(parse_command({"space": "s", **doc}))
+        if not outcome.accepted or outcome.effect not in membership.GROUP_EFFECTS:
+            return None
+        self._install(outcome.group, outcome.effect)
+        return outcome.effect
+
+    def _install(self, group: Group | None, effect: str | None) -> None:
+        """As the definitions agent fans a group change out (``created_seq``, ``deleted``)."""
+        if group is None:
+            return
+        self.seq += 1
+        if effect == "group_created":
+            self.created[group.group_id] = self.seq
+        created_seq = self.created.get(group.group_id, 0)
+        if effect == "group_deleted":
+            del self.created[group.group_id]
+        copy = Group.from_json(group.to_json())
+        self.space.apply(GroupEntry(copy, self.seq, created_seq, effect == "group_deleted"))
+
+
 def build_space() -> SpaceGroups:
-    catalog = SpaceCatalog()
-    space = SpaceGroups()
-    for seq, doc in enumerate(DEFINITIONS, start=1):
-        outcome = catalog.apply(parse_command({"id": f"d{seq}", "space": "s", **doc}))
-        assert outcome.accepted, outcome
-        if outcome.group is not None:
-            space.apply(GroupEntry(Group.from_json(outcome.group.to_json()), seq, seq))
-    return space
+    return Definitions().space
 
 
 def expected_groups(rec: MemberRecord, space: SpaceGroups, now: datetime) -> frozenset[str]:
@@ -166,6 +231,11 @@ steps = st.one_of(
         st.just("renewal"),
         st.sampled_from(["2026-12-01", "2026-12-20T08:30:00Z", "2027-01-15", "soon", None]),
     ),
+    st.tuples(
+        st.just("joined"),
+        st.sampled_from(["2026-11-20T00:00:00Z", "2026-11-01", "2025-01-01", "later", None]),
+    ),
+    st.tuples(st.just("group"), st.sampled_from(range(len(LIFECYCLE)))),
     st.tuples(st.just("time"), st.integers(0, 30 * 24)),
     st.tuples(st.just("clock"), st.integers(0, 30 * 24)),
     st.tuples(st.just("erase"), st.none()),
@@ -175,7 +245,51 @@ steps = st.one_of(
 @settings(max_examples=1000, deadline=None)
 @given(st.lists(steps, max_size=25))
 def test_incremental_decisions_equal_the_definition(script: list[tuple[str, Any]]) -> None:
-    space = build_space()
+    fold(script)
+
+
+JOINED = ["2026-11-20T00:00:00Z", "2026-11-12", None]
+LAST_ACTIVE = ["2026-11-22T00:00:00Z", "2026-11-20T00:00:00Z", "2026-10-01", None]
+time_steps = st.one_of(
+    st.tuples(st.just("vip"), st.booleans()),
+    st.tuples(st.just("joined"), st.sampled_from(JOINED)),
+    st.tuples(
+        st.just("profile"),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "status": st.sampled_from(["accepted", "declined"]),
+                "last_active_at": st.sampled_from(LAST_ACTIVE),
+            },
+        ),
+    ),
+    st.tuples(st.just("group"), st.sampled_from(range(len(LIFECYCLE)))),
+    st.tuples(st.just("time"), st.integers(0, 20 * 24)),
+    st.tuples(st.just("clock"), st.integers(0, 20 * 24)),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    vip=st.booleans(),
+    joined=st.sampled_from(JOINED),
+    last_active=st.sampled_from(LAST_ACTIVE),
+    script=st.lists(time_steps, max_size=12),
+)
+def test_groups_created_and_activated_later_leave_on_time(
+    vip: bool, joined: str | None, last_active: str | None, script: list[tuple[str, Any]]
+) -> None:
+    """The same fold over the steps that decide when time-relative groups are due: groups
+    created, activated and deleted among value changes and the passing of time (a field is
+    left without a due instant while no group reading it can change with time alone)."""
+    start = {"status": "accepted", "last_active_at": last_active}
+    fold([("profile", start), ("vip", vip), ("joined", joined), *script])
+
+
+def fold(script: list[tuple[str, Any]]) -> None:
+    """Apply ``script`` step by step and check the fold's invariants (module docstring)."""
+    definitions = Definitions()
+    space = definitions.space
     rec = MemberRecord()
     now = NOW
     seq = 100
@@ -187,8 +301,14 @@ def test_incremental_decisions_equal_the_definition(script: list[tuple[str, Any]
             out = membership.on_value(rec, space, "property", "vip", arg, now)
         elif kind == "sport":
             out = membership.on_value(rec, space, "answer", "sport", arg, now)
-        elif kind == "renewal":
-            out = membership.on_value(rec, space, "property", "renewal", arg, now)
+        elif kind in ("renewal", "joined"):
+            out = membership.on_value(rec, space, "property", kind, arg, now)
+        elif kind == "group":
+            doc = LIFECYCLE[arg]
+            effect = definitions.apply(doc)
+            out = []
+            if effect is not None:  # the worker's scan, for this member
+                out = membership.on_group(rec, space, effect, doc["group_id"], now)
         elif kind == "command":
             seq += 1
             out = membership.on_command(rec, space, arg[0], arg[1], seq, now)
@@ -273,3 +393,54 @@ def test_a_change_while_a_tick_is_late_still_ends_exact() -> None:
     out = membership.on_profile(rec, space, {"last_active_at": "2026-10-01T00:00:00Z"}, late)
     assert [(t.group_id, t.added) for t in out] == [("recent", False)]
     assert rec.groups() == expected_groups(rec, space, late)
+
+
+def test_a_new_group_gets_due_instants_only_where_time_can_change_its_verdict() -> None:
+    """Backfilling a group gives a member no due instant while another trigger settles the
+    verdict (here: not VIP); the change that unsettles it schedules the exit."""
+    definitions = Definitions()
+    space, rec = definitions.space, MemberRecord()
+    membership.on_profile(rec, space, {"status": "accepted"}, NOW)
+    membership.on_value(rec, space, "property", "joined", "2026-11-20T00:00:00Z", NOW)
+    assert definitions.apply(TRIAL) == "group_created"
+    assert membership.on_group(rec, space, "group_created", "trial", NOW) == []
+    assert "property.joined" not in rec.dues  # not VIP: time alone changes nothing
+    out = membership.on_value(rec, space, "property", "vip", True, NOW)
+    assert ("trial", True) in [(t.group_id, t.added) for t in out]
+    ends = datetime(2026, 12, 4, tzinfo=UTC)  # joined + 14 days
+    assert rec.dues["property.joined"] == membership._us(ends) + 1
+    out = membership.on_due(rec, space, ends + timedelta(milliseconds=1))
+    assert [(t.group_id, t.added, t.reason) for t in out] == [("trial", False, "conditions_unmet")]
+
+
+def test_a_new_group_that_can_change_with_time_is_scheduled_by_its_backfill() -> None:
+    definitions = Definitions()
+    space, rec = definitions.space, MemberRecord()
+    membership.on_profile(rec, space, {"status": "accepted"}, NOW)
+    membership.on_value(rec, space, "property", "vip", True, NOW)
+    membership.on_value(rec, space, "property", "joined", "2026-11-20T00:00:00Z", NOW)
+    assert "property.joined" not in rec.dues  # no group reads it yet
+    assert definitions.apply(TRIAL) == "group_created"
+    out = membership.on_group(rec, space, "group_created", "trial", NOW)
+    assert [(t.group_id, t.added) for t in out] == [("trial", True)]
+    assert rec.dues["property.joined"] == membership._us(datetime(2026, 12, 4, tzinfo=UTC)) + 1
+
+
+def test_a_new_group_brings_a_pending_due_instant_forward() -> None:
+    """Last active 3 days ago: the field's due is "recent"'s exit in 4 days; a new group that
+    ends in 2 days (within_last 2 days of 11-22) moves it forward."""
+    definitions = Definitions()
+    space, rec = definitions.space, MemberRecord()
+    membership.on_profile(
+        rec, space, {"status": "accepted", "last_active_at": "2026-11-22T00:00:00Z"}, NOW
+    )
+    assert (
+        rec.dues["profile.last_active_at"] == membership._us(datetime(2026, 11, 29, tzinfo=UTC)) + 1
+    )
+    assert definitions.apply(ACTIVE_NOW) == "group_created"
+    out = membership.on_group(rec, space, "group_created", "active-now", NOW)
+    assert [(t.group_id, t.added) for t in out] == [("active-now", True)]
+    ends = datetime(2026, 11, 24, tzinfo=UTC)
+    assert rec.dues["profile.last_active_at"] == membership._us(ends) + 1
+    out = membership.on_due(rec, space, ends + timedelta(milliseconds=1))
+    assert [(t.group_id, t.added) for t in out] == [("active-now", False)]

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from smartgroups.core.conditions import evaluate
+from smartgroups.core.conditions import Condition, evaluate, next_change
 from smartgroups.core.matching import cascade
 from smartgroups.core.record import Command, MemberRecord, Pair
 from smartgroups.core.snapshot import MemberSnapshot
@@ -73,6 +73,8 @@ def decide(
         return snap
 
     eligible = record.eligible
+    time_fields = space.index.time_fields
+    timed: list[tuple[str, Condition]] = []  # evaluated groups with time-relative triggers
 
     def verdict(group_id: str, groups_now: frozenset[str]) -> bool:
         entry = space.get(group_id)
@@ -83,7 +85,11 @@ def decide(
         if not eligible or _on(record.blacklist.get(group_id), entry):
             return False
         conditions = entry.group.conditions
-        return conditions is not None and evaluate(conditions, snapshot(groups_now), now)
+        if conditions is None:
+            return False
+        if time_fields(group_id):
+            timed.append((group_id, conditions))
+        return evaluate(conditions, snapshot(groups_now), now)
 
     start_ids = list(dict.fromkeys(start))
     flips = cascade(space.index, start_ids, verdict, record.groups())
@@ -96,6 +102,8 @@ def decide(
         record.pairs[group_id] = Pair(member, version, now_ms)
         reason = _reason(record, space, group_id, member, primary, erased)
         transitions.append(Transition(group_id, member, version, reason))
+    if timed:
+        _ensure_dues(record, space, timed, now)
     return transitions
 
 
@@ -195,10 +203,13 @@ def on_group(
     added_reason, removed_reason = GROUP_EFFECTS[effect]
     primary = Primary(group_id, added_reason, removed_reason)
     transitions = decide(record, space, [group_id], now, primary=primary)
+    # The fields with no due instant got one if the group can change with time (decide); a
+    # due instant still to come was computed without this group's triggers: compute it again.
+    # (One that has passed stays for its tick.)
     now_us = _us(now)
     for field in space.index.time_fields(group_id):
         at = record.dues.get(field)
-        if at is None or at > now_us:  # a due instant that has passed stays for its tick
+        if at is not None and at > now_us:
             _reschedule(record, space, (field,), now)
     return transitions
 
@@ -276,6 +287,47 @@ def _affected(
         if late:
             start |= space.index.elapsed(late, now)
     return start
+
+
+def _ensure_dues(
+    record: MemberRecord,
+    space: SpaceGroups,
+    decided: Iterable[tuple[str, Condition]],
+    now: datetime,
+) -> None:
+    """Give a due instant to each time-relative field of the decided conditions that has none,
+    unless the verdict of every such condition reading it cannot change with time alone.
+
+    A field is left without a due instant while each group whose time-relative triggers read it
+    is decided the same at every instant, the member's values as they are (``next_change`` is
+    None: another trigger settles it, e.g. an ``all`` with a false one). That verdict can only
+    start to depend on time through an input that flips another trigger of the group the way
+    that can change the member's membership (so :meth:`GroupIndex.affected` decides it), a
+    change of the field itself (which always gets its due instant), a named group's flip (the
+    cascade decides it) or a definition or command that decides the group: every one of them
+    decides the group, and comes here. This is what spares a new group's backfill a due instant
+    (a record and an index write) for every member it can never match.
+    """
+    dues = record.dues
+    pending: dict[str, datetime] = {}  # field -> its due instant, needed by a decided group
+    snap: MemberSnapshot | None = None
+    for group_id, conditions in decided:
+        needed: dict[str, datetime] = {}
+        for field in space.index.time_fields(group_id):
+            if field not in dues and field not in pending:
+                due = space.index.next_flip(field, record.value(field), now)
+                if due is not None:
+                    needed[field] = due
+        if not needed:
+            continue
+        if snap is None:
+            snap = MemberSnapshot(
+                record.profile, record.properties, record.answers, record.groups()
+            )
+        if next_change(conditions, snap, now) is not None:
+            pending.update(needed)
+    for field, due in pending.items():
+        dues[field] = _us(due)
 
 
 def _reschedule(

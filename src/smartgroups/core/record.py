@@ -7,7 +7,9 @@ blacklist commands (each with the ``seq`` of the definition command that set it)
 
 ``dues`` maps each field that time-relative triggers read to the instant (epoch microseconds)
 at which the first of them changes for the member's value: until then, time alone changes
-nothing for the member.
+nothing for the member. A field has none when no such change is to come, or while every group
+reading it that way is settled for the member whatever the time (see
+``membership._ensure_dues``).
 
 It also holds the bookkeeping that makes at-least-once delivery exact:
 

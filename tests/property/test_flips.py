@@ -111,8 +111,8 @@ def value_for(field_type: str, op: str) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def triggers(draw: st.DrawFn) -> dict[str, Any]:
-    field = draw(st.sampled_from(sorted(TYPES)))
+def triggers_on(draw: st.DrawFn, field: str) -> dict[str, Any]:
+    """A trigger on ``field``: any op of its type (or is_set / is_not_set), a value that fits."""
     field_type = TYPES[field]
     op = draw(st.sampled_from([*OPS[field_type], "is_set", "is_not_set"]))
     node: dict[str, Any] = {"field": field, "op": op}
@@ -120,6 +120,11 @@ def triggers(draw: st.DrawFn) -> dict[str, Any]:
     if value is not None:
         node["value"] = value
     return node
+
+
+def triggers() -> st.SearchStrategy[dict[str, Any]]:
+    """A trigger on any of the fields."""
+    return st.sampled_from(sorted(TYPES)).flatmap(triggers_on)
 
 
 @st.composite
@@ -208,17 +213,6 @@ def test_affected_holds_every_group_whose_verdict_flips(
     for group_id, member in cascade(index, affected, decide, current):
         (final.add if member else final.discard)(group_id)
     assert final == {g for g in ids if verdict(g, new)}
-
-
-@st.composite
-def triggers_on(draw: st.DrawFn, field: str) -> dict[str, Any]:
-    field_type = TYPES[field]
-    op = draw(st.sampled_from([*OPS[field_type], "is_set", "is_not_set"]))
-    node: dict[str, Any] = {"field": field, "op": op}
-    value = draw(value_for(field_type, op))
-    if value is not None:
-        node["value"] = value
-    return node
 
 
 @settings(max_examples=1000, deadline=None)

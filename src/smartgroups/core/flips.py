@@ -118,16 +118,16 @@ def _target_key(value: object) -> tuple[str, object]:
     return ("n", value)
 
 
+def _instant(value: object) -> datetime | None:
+    return parse_instant(value) if isinstance(value, str) else None
+
+
 def _order_key(value: object, kind: str) -> Any:
     if kind == "d":
-        return parse_instant(value) if isinstance(value, str) else None
+        return _instant(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
     return None
-
-
-def _instant(value: object) -> datetime | None:
-    return parse_instant(value) if isinstance(value, str) else None
 
 
 def _options(value: object) -> frozenset[str]:

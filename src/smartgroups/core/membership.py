@@ -18,7 +18,7 @@ and ``reason``. Only flips are returned: re-deciding an unchanged member returns
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -74,7 +74,7 @@ def decide(
 
     eligible = record.eligible
     time_fields = space.index.time_fields
-    timed: list[tuple[str, Condition]] = []  # evaluated groups with time-relative triggers
+    timed: list[tuple[frozenset[str], Condition]] = []  # evaluated: (time fields, conditions)
 
     def verdict(group_id: str, groups_now: frozenset[str]) -> bool:
         entry = space.get(group_id)
@@ -87,8 +87,9 @@ def decide(
         conditions = entry.group.conditions
         if conditions is None:
             return False
-        if time_fields(group_id):
-            timed.append((group_id, conditions))
+        fields = time_fields(group_id)
+        if fields:
+            timed.append((fields, conditions))
         return evaluate(conditions, snapshot(groups_now), now)
 
     start_ids = list(dict.fromkeys(start))
@@ -103,7 +104,7 @@ def decide(
         reason = _reason(record, space, group_id, member, primary, erased)
         transitions.append(Transition(group_id, member, version, reason))
     if timed:
-        _ensure_dues(record, space, timed, now)
+        _ensure_dues(record, space, timed, lambda: snapshot(record.groups()), now)
     return transitions
 
 
@@ -292,11 +293,15 @@ def _affected(
 def _ensure_dues(
     record: MemberRecord,
     space: SpaceGroups,
-    decided: Iterable[tuple[str, Condition]],
+    decided: Iterable[tuple[frozenset[str], Condition]],
+    member: Callable[[], MemberSnapshot],
     now: datetime,
 ) -> None:
     """Give a due instant to each time-relative field of the decided conditions that has none,
     unless the verdict of every such condition reading it cannot change with time alone.
+
+    ``decided`` pairs each decided group's time fields with its conditions; ``member()`` is the
+    member's snapshot after the decision (built only if a field needs it).
 
     A field is left without a due instant while each group whose time-relative triggers read it
     is decided the same at every instant, the member's values as they are (``next_change`` is
@@ -311,9 +316,9 @@ def _ensure_dues(
     dues = record.dues
     pending: dict[str, datetime] = {}  # field -> its due instant, needed by a decided group
     snap: MemberSnapshot | None = None
-    for group_id, conditions in decided:
+    for fields, conditions in decided:
         needed: dict[str, datetime] = {}
-        for field in space.index.time_fields(group_id):
+        for field in fields:
             if field not in dues and field not in pending:
                 due = space.index.next_flip(field, record.value(field), now)
                 if due is not None:
@@ -321,9 +326,7 @@ def _ensure_dues(
         if not needed:
             continue
         if snap is None:
-            snap = MemberSnapshot(
-                record.profile, record.properties, record.answers, record.groups()
-            )
+            snap = member()
         if next_change(conditions, snap, now) is not None:
             pending.update(needed)
     for field, due in pending.items():

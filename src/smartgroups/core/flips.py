@@ -43,7 +43,7 @@ from typing import Any
 
 from smartgroups.core.conditions import All, AnyOf, Condition, Not, Trigger
 from smartgroups.core.conditions.evaluate import Test, trigger_test
-from smartgroups.core.conditions.model import NEGATIVE_OPS
+from smartgroups.core.conditions.model import positive_twin
 from smartgroups.core.conditions.timing import breakpoint_offsets
 from smartgroups.core.values import fold, parse_instant
 
@@ -174,16 +174,13 @@ class FieldTriggers:
     def add(self, trigger: Trigger, group_id: str, polarity: int) -> None:
         entry = self.entries.get(trigger)
         if entry is None:
-            positive = NEGATIVE_OPS.get(trigger.op)
-            twin = trigger
-            if positive is not None:
-                twin = Trigger(trigger.field, positive, trigger.value, trigger.value_type)
+            twin = positive_twin(trigger)
             self.serial += 1
             entry = Entry(
                 trigger,
                 twin,
                 trigger_test(twin),
-                positive is not None,
+                twin is not trigger,
                 self.serial,
                 breakpoint_offsets(trigger),
             )

@@ -14,7 +14,7 @@ type at parse time; ``is_set`` and ``references`` use it), ``compile_condition``
 ``Predicate`` (the hot path: compile once, call per member), the limit constants,
 ``MAX_DURATION``, ``OPS_BY_TYPE``, ``ALL_OPS``, ``TIME_OPS``. Also relied upon by the matching
 index: ``evaluate.trigger_test`` / ``evaluate.Test`` (the test of a positive trigger on one
-field value) and ``model.NEGATIVE_OPS``. Elsewhere: ``values.format_instant``,
+field value) and ``model.positive_twin``. Elsewhere: ``values.format_instant``,
 ``values.VALUE_TYPES``, ``fields.FieldSpec.define``, ``fields.MEMBER_STATUSES``.
 
 The decisions where the contract is silent are stated where they apply: value reading in

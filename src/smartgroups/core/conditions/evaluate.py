@@ -37,7 +37,7 @@ from operator import ge, gt, le, lt
 from types import CodeType, FunctionType
 from typing import Any, cast
 
-from smartgroups.core.conditions.model import NEGATIVE_OPS, All, Condition, Not, Trigger
+from smartgroups.core.conditions.model import All, Condition, Not, Trigger, positive_twin
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.values import fold, parse_instant
 
@@ -153,13 +153,12 @@ class _Emitter:
         return f"{local}.get({self.const(key)})"
 
     def trigger(self, trigger: Trigger) -> str:
-        positive = NEGATIVE_OPS.get(trigger.op)
-        twin = trigger if positive is None else _with_op(trigger, positive)
+        twin = positive_twin(trigger)
         read = self.read(trigger.field)
         expr = None if trigger.field == "groups" else self.inline(twin, read)
         if expr is None:
             expr = f"{self.const(trigger_test(twin))}({read}, now)"
-        return f"(not {expr})" if positive is not None else expr
+        return f"(not {expr})" if twin is not trigger else expr
 
     def inline(self, trigger: Trigger, read: str) -> str | None:
         """The test of a common positive trigger as an expression, or None (call the test)."""
@@ -214,10 +213,6 @@ def reader(field: str) -> Reader:
     if source == "answer":
         return lambda member: member.answers.get(key)
     return lambda member: member.groups
-
-
-def _with_op(trigger: Trigger, op: str) -> Trigger:
-    return Trigger(trigger.field, op, trigger.value, trigger.value_type)
 
 
 def trigger_test(trigger: Trigger) -> Test:

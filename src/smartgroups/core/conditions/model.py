@@ -137,3 +137,12 @@ def triggers_of(cond: Condition) -> list[Trigger]:
     if isinstance(cond, Not):
         return triggers_of(cond.child)
     return [trigger for child in cond.children for trigger in triggers_of(child)]
+
+
+def positive_twin(trigger: Trigger) -> Trigger:
+    """``trigger`` with a negative op replaced by the positive op it complements (see
+    :data:`NEGATIVE_OPS`); ``trigger`` itself when its op is positive."""
+    positive = NEGATIVE_OPS.get(trigger.op)
+    if positive is None:
+        return trigger
+    return Trigger(trigger.field, positive, trigger.value, trigger.value_type)

@@ -47,6 +47,11 @@ def parse_instant(text: str) -> datetime | None:
     return instant
 
 
+def instant_memo() -> dict[str, datetime | None]:
+    """The memo :func:`parse_instant` reads first: one dict for the life of the process."""
+    return _cache
+
+
 def _parse_instant(text: str) -> datetime | None:
     """The shape of RFC 3339 is checked here; ``fromisoformat`` checks digits and ranges."""
     if len(text) == 10:

@@ -1,14 +1,18 @@
 """Evaluate a condition tree on a member at an instant.
 
-A tree is compiled once (cached on the node) into one Python function whose body is the tree as
-a single short-circuit expression: the common tests (text, number, boolean and date comparisons,
-``in``) are written inline and the others call their compiled test, so evaluating a group costs
-about one Python call per trigger or less. Only names and placeholders are generated: every field
-key, target value and test becomes a constant of the function's code object in place of its
-placeholder, never source text. Predicates share one namespace (the few helpers they call), and
-equal keys and values are shared across predicates: with thousands of groups, deciding one
-touches little memory of its own. Evaluation is total: whatever the snapshot holds, it returns a
-bool and never raises (``now`` must be aware).
+A tree is compiled once (cached on the node). Where the native evaluator is built (``pip
+install`` builds it; see :mod:`~smartgroups.core.conditions.native`), the compiled form is a
+native program: the tree lowered to a flat array of nodes that C code walks with the same
+short-circuits and the same answers. Otherwise, and as the reference the property tests hold
+the native code to, it is one Python function (:func:`python_predicate`) whose body is the tree
+as a single short-circuit expression: the common tests (text, number, boolean and date
+comparisons, ``in``) are written inline and the others call their compiled test. Only names and
+placeholders are generated: every field key, target value and test becomes a constant of the
+function's code object in place of its placeholder, never source text. Predicates share one
+namespace (the few helpers they call), and equal keys and values are shared across predicates
+(and programs): with thousands of groups, deciding one touches little memory of its own.
+Evaluation is total: whatever the snapshot holds, it returns a bool and never raises (``now``
+must be aware).
 
 Semantics (contract section 5, and decisions where it is silent):
 
@@ -37,9 +41,10 @@ from operator import ge, gt, le, lt
 from types import CodeType, FunctionType
 from typing import Any, cast
 
+from smartgroups.core.conditions import native
 from smartgroups.core.conditions.model import All, Condition, Not, Trigger, positive_twin
 from smartgroups.core.snapshot import MemberSnapshot
-from smartgroups.core.values import fold, parse_instant
+from smartgroups.core.values import fold, instant_memo, parse_instant
 
 Predicate = Callable[[MemberSnapshot, datetime], bool]
 """A compiled condition: ``predicate(member, now) -> bool``."""
@@ -86,6 +91,14 @@ _SHARED_MAX = 100_000
 
 
 def _compile(cond: Condition) -> Predicate:
+    """The native program of ``cond`` where the evaluator is built, else its Python function."""
+    if native.AVAILABLE:
+        return native.program(cond, trigger_test, _shared)
+    return python_predicate(cond)
+
+
+def python_predicate(cond: Condition) -> Predicate:
+    """The Python function deciding ``cond`` (uncached; the native program's reference)."""
     emitter = _Emitter()
     body = emitter.emit(cond)
     reads = "".join(f"    {name} = member.{attr}\n" for name, attr in emitter.sources.items())
@@ -394,6 +407,8 @@ _GLOBALS: dict[str, object] = {
     "NUM": _NUMBERS,
 }
 """The one namespace of every predicate: the helpers it calls, never a trigger's value."""
+
+native.configure(_folded, parse_instant, instant_memo())
 
 
 _VALUES: dict[tuple[type, object], object] = {}

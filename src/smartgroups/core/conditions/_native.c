@@ -1,0 +1,616 @@
+/* The native evaluator of condition trees: smartgroups.core.conditions._native.
+ *
+ * A tree arrives lowered (smartgroups/core/conditions/native.py) into a flat, pre-order array
+ * of nodes; Program(nodes) keeps that array contiguous in one object, and calling a Program
+ * with (member, now) evaluates it with short-circuits, exactly as the Python predicate of the
+ * same tree does (evaluate.py states the semantics; the property tests hold the two to the
+ * same answers). Deciding a group so touches one object and the values it compares, instead
+ * of a function, a code object, its bytecode and its constants: with ten thousand groups that
+ * is what keeps a member event's decisions cheap.
+ *
+ * Each trigger is its positive twin plus a negate bit, and one of these conversions:
+ *   STR   a str value, folded (ASCII here, anything else through the Python fold), compared
+ *   BOOL  a bool value, compared
+ *   NUM   an int or float value that is not a bool, compared
+ *   DATE  a str value read as an instant (the parse_instant memo, else parse_instant), compared
+ *   AGE   a str value read as an instant, and now minus that instant (a timedelta), compared
+ *   OPTIONS_ANY / OPTIONS_ALL  a list/tuple/set of str (every item a str): any folded item is
+ *         in the target / the target is a subset of the folded items
+ *   GROUPS_ANY / GROUPS_ALL  the member's group set meets / contains the target ids
+ *   TEST  anything else: the trigger's compiled Python test, test(value, now)
+ * and a comparison: <, <=, ==, >, >= (Python's rich comparison), BETWEEN (low <= v <= high),
+ * IN (the target set contains the value), or for folded text CONTAINS, STARTS or ENDS (with
+ * the target text).
+ *
+ * Errors are Python exceptions, as in the Python predicate; with the values a snapshot holds
+ * there are none (evaluation is total).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+
+enum { N_ALL = 0, N_ANY = 1, N_NOT = 2, N_TRIGGER = 3 };
+enum { S_PROFILE = 0, S_PROPERTY = 1, S_ANSWER = 2, S_GROUPS = 3, S_COUNT = 4 };
+enum {
+    K_STR = 0,
+    K_BOOL = 1,
+    K_NUM = 2,
+    K_DATE = 3,
+    K_OPTIONS_ANY = 4,
+    K_GROUPS_ANY = 5,
+    K_GROUPS_ALL = 6,
+    K_AGE = 7,
+    K_OPTIONS_ALL = 8,
+    K_TEST = 9,
+};
+/* comparisons 0..5 are Py_LT .. Py_GE */
+enum { C_BETWEEN = 6, C_IN = 7, C_CONTAINS = 8, C_STARTS = 9, C_ENDS = 10, C_LAST = C_ENDS };
+
+typedef struct {
+    unsigned char kind;
+    unsigned char source;
+    unsigned char conv;
+    unsigned char cmp;
+    unsigned char negate;
+    Py_ssize_t size; /* nodes in this subtree, itself included */
+    PyObject *key;   /* the field's key in its source mapping (str), or NULL */
+    PyObject *target; /* the compared value (BETWEEN: the low bound) or the test, or NULL */
+    PyObject *high;   /* BETWEEN: the high bound, else NULL */
+} Node;
+
+typedef struct {
+    PyObject_VAR_HEAD
+    vectorcallfunc vectorcall;
+    Node nodes[1];
+} Program;
+
+typedef struct {
+    PyObject *member;
+    PyObject *now;
+    PyObject *sources[S_COUNT]; /* owned, read on first use */
+} Context;
+
+/* Set once by configure(): the Python fold of a str, parse_instant and its memo. */
+static PyObject *fold_fn = NULL;
+static PyObject *instant_fn = NULL;
+static PyObject *instant_memo = NULL;
+static PyObject *source_names[S_COUNT];
+static PyObject *get_name = NULL;
+
+static int eval_node(const Node *nodes, Py_ssize_t at, Context *ctx);
+
+/* -- reading values ------------------------------------------------------------------------ */
+
+static PyObject *
+source_of(Context *ctx, int source)
+{
+    PyObject *found = ctx->sources[source];
+    if (found == NULL) {
+        found = ctx->sources[source] = PyObject_GetAttr(ctx->member, source_names[source]);
+    }
+    return found;
+}
+
+/* The node's field value (a new reference; None when missing), NULL on error. */
+static PyObject *
+read_value(const Node *node, Context *ctx)
+{
+    PyObject *mapping = source_of(ctx, node->source);
+    if (mapping == NULL) {
+        return NULL;
+    }
+    if (node->source == S_GROUPS) {
+        return Py_NewRef(mapping);
+    }
+    if (PyDict_CheckExact(mapping)) {
+        PyObject *value = PyDict_GetItemWithError(mapping, node->key);
+        if (value == NULL) {
+            return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+        }
+        return Py_NewRef(value);
+    }
+    return PyObject_CallMethodOneArg(mapping, get_name, node->key);
+}
+
+/* -- conversions --------------------------------------------------------------------------- */
+
+static inline int
+is_upper_ascii(Py_UCS1 c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+/* The folded text of a str (a new reference). Exact ASCII strs are lowered here, as
+ * str.lower() does; anything else goes through the Python fold (which a subclass may steer). */
+static PyObject *
+fold_text(PyObject *text)
+{
+    if (PyUnicode_CheckExact(text) && PyUnicode_IS_ASCII(text)) {
+        Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+        const Py_UCS1 *data = PyUnicode_1BYTE_DATA(text);
+        Py_ssize_t i = 0;
+        while (i < length && !is_upper_ascii(data[i])) {
+            i++;
+        }
+        if (i == length) {
+            return Py_NewRef(text);
+        }
+        PyObject *lowered = PyUnicode_New(length, 127);
+        if (lowered == NULL) {
+            return NULL;
+        }
+        Py_UCS1 *out = PyUnicode_1BYTE_DATA(lowered);
+        for (Py_ssize_t j = 0; j < length; j++) {
+            Py_UCS1 c = data[j];
+            out[j] = is_upper_ascii(c) ? (Py_UCS1)(c + ('a' - 'A')) : c;
+        }
+        return lowered;
+    }
+    return PyObject_CallOneArg(fold_fn, text);
+}
+
+/* folded(text) == target for an exact ASCII str, without building the folded text. */
+static int
+ascii_equals_folded(PyObject *text, PyObject *target)
+{
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    if (!PyUnicode_IS_ASCII(target) || PyUnicode_GET_LENGTH(target) != length) {
+        return 0; /* the fold of ASCII text is ASCII text of the same length */
+    }
+    const Py_UCS1 *data = PyUnicode_1BYTE_DATA(text);
+    const Py_UCS1 *want = PyUnicode_1BYTE_DATA(target);
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS1 c = data[i];
+        if ((is_upper_ascii(c) ? (Py_UCS1)(c + ('a' - 'A')) : c) != want[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The instant a str names (a new reference; None if it names none), NULL on error. */
+static PyObject *
+instant_of(PyObject *text)
+{
+    PyObject *found = PyDict_GetItemWithError(instant_memo, text);
+    if (found != NULL) {
+        return Py_NewRef(found);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyObject_CallOneArg(instant_fn, text);
+}
+
+static inline int
+is_number(PyObject *value)
+{
+    return (PyLong_Check(value) || PyFloat_Check(value)) && !PyBool_Check(value);
+}
+
+static inline int
+is_collection(PyObject *value)
+{
+    return PyList_Check(value) || PyTuple_Check(value) || PyAnySet_Check(value);
+}
+
+/* Python's `left <op> right` as a truth value (no identity shortcut: nan != nan). */
+static int
+compare(PyObject *left, PyObject *right, int op)
+{
+    PyObject *result = PyObject_RichCompare(left, right, op);
+    if (result == NULL) {
+        return -1;
+    }
+    int truth = result == Py_True ? 1 : result == Py_False ? 0 : PyObject_IsTrue(result);
+    Py_DECREF(result);
+    return truth;
+}
+
+/* The comparison of a converted value with the node's target. */
+static int
+compare_converted(const Node *node, PyObject *converted)
+{
+    switch (node->cmp) {
+    case C_IN:
+        return PySet_Contains(node->target, converted);
+    case C_CONTAINS:
+        return PyUnicode_Contains(converted, node->target);
+    case C_STARTS:
+        return (int)PyUnicode_Tailmatch(converted, node->target, 0, PY_SSIZE_T_MAX, -1);
+    case C_ENDS:
+        return (int)PyUnicode_Tailmatch(converted, node->target, 0, PY_SSIZE_T_MAX, 1);
+    case C_BETWEEN: {
+        int low = compare(node->target, converted, Py_LE);
+        if (low <= 0) {
+            return low;
+        }
+        return compare(converted, node->high, Py_LE);
+    }
+    default:
+        return compare(converted, node->target, node->cmp);
+    }
+}
+
+static int
+options_any(const Node *node, PyObject *value)
+{
+    if (!is_collection(value)) {
+        return 0;
+    }
+    PyObject *iterator = PyObject_GetIter(value);
+    if (iterator == NULL) {
+        return -1;
+    }
+    int found = 0;
+    PyObject *item;
+    while ((item = PyIter_Next(iterator)) != NULL) {
+        if (!PyUnicode_Check(item)) {
+            Py_DECREF(item);
+            Py_DECREF(iterator);
+            return 0; /* one item that is not a str: the value is not a list of options */
+        }
+        if (!found) {
+            PyObject *folded = fold_text(item);
+            found = folded == NULL ? -1 : PySet_Contains(node->target, folded);
+            Py_XDECREF(folded);
+        }
+        Py_DECREF(item);
+        if (found < 0) {
+            break;
+        }
+    }
+    Py_DECREF(iterator);
+    if (found >= 0 && PyErr_Occurred()) {
+        return -1;
+    }
+    return found;
+}
+
+static int
+options_all(const Node *node, PyObject *value)
+{
+    if (!is_collection(value)) {
+        return 0;
+    }
+    PyObject *iterator = PyObject_GetIter(value);
+    if (iterator == NULL) {
+        return -1;
+    }
+    PyObject *items = PySet_New(NULL);
+    if (items == NULL) {
+        Py_DECREF(iterator);
+        return -1;
+    }
+    int truth = 1;
+    PyObject *item;
+    while (truth > 0 && (item = PyIter_Next(iterator)) != NULL) {
+        if (!PyUnicode_Check(item)) {
+            truth = 0; /* one item that is not a str: the value is not a list of options */
+        }
+        else {
+            PyObject *folded = fold_text(item);
+            truth = folded == NULL || PySet_Add(items, folded) < 0 ? -1 : 1;
+            Py_XDECREF(folded);
+        }
+        Py_DECREF(item);
+    }
+    Py_DECREF(iterator);
+    if (truth > 0) {
+        truth = PyErr_Occurred() ? -1 : compare(node->target, items, Py_LE);
+    }
+    Py_DECREF(items);
+    return truth;
+}
+
+static int
+groups_meet(const Node *node, PyObject *value)
+{
+    if (!PyAnySet_Check(value)) {
+        return 0;
+    }
+    int all = node->conv == K_GROUPS_ALL;
+    PyObject *iterator = PyObject_GetIter(node->target);
+    if (iterator == NULL) {
+        return -1;
+    }
+    int truth = all; /* any: true at the first id in; all: false at the first id missing */
+    PyObject *id;
+    while ((id = PyIter_Next(iterator)) != NULL) {
+        int in = PySet_Contains(value, id);
+        Py_DECREF(id);
+        if (in != all) {
+            truth = in;
+            break;
+        }
+    }
+    Py_DECREF(iterator);
+    return truth >= 0 && PyErr_Occurred() ? -1 : truth;
+}
+
+/* -- evaluation ---------------------------------------------------------------------------- */
+
+static int
+test_value(const Node *node, PyObject *value, Context *ctx)
+{
+    switch (node->conv) {
+    case K_STR: {
+        if (!PyUnicode_Check(value)) {
+            return 0;
+        }
+        if (node->cmp == Py_EQ && PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value)) {
+            return ascii_equals_folded(value, node->target);
+        }
+        PyObject *folded = fold_text(value);
+        if (folded == NULL) {
+            return -1;
+        }
+        int truth = compare_converted(node, folded);
+        Py_DECREF(folded);
+        return truth;
+    }
+    case K_BOOL:
+        return PyBool_Check(value) ? compare_converted(node, value) : 0;
+    case K_NUM:
+        return is_number(value) ? compare_converted(node, value) : 0;
+    case K_DATE: {
+        if (!PyUnicode_Check(value)) {
+            return 0;
+        }
+        PyObject *instant = instant_of(value);
+        if (instant == NULL) {
+            return -1;
+        }
+        int truth = instant == Py_None ? 0 : compare_converted(node, instant);
+        Py_DECREF(instant);
+        return truth;
+    }
+    case K_AGE: {
+        if (!PyUnicode_Check(value)) {
+            return 0;
+        }
+        PyObject *instant = instant_of(value);
+        if (instant == NULL) {
+            return -1;
+        }
+        if (instant == Py_None) {
+            Py_DECREF(instant);
+            return 0;
+        }
+        PyObject *age = PyNumber_Subtract(ctx->now, instant);
+        Py_DECREF(instant);
+        if (age == NULL) {
+            return -1;
+        }
+        int truth = compare_converted(node, age);
+        Py_DECREF(age);
+        return truth;
+    }
+    case K_OPTIONS_ANY:
+        return options_any(node, value);
+    case K_OPTIONS_ALL:
+        return options_all(node, value);
+    case K_GROUPS_ANY:
+    case K_GROUPS_ALL:
+        return groups_meet(node, value);
+    default: {
+        PyObject *args[2] = {value, ctx->now};
+        PyObject *result = PyObject_Vectorcall(node->target, args, 2, NULL);
+        if (result == NULL) {
+            return -1;
+        }
+        int truth = PyObject_IsTrue(result);
+        Py_DECREF(result);
+        return truth;
+    }
+    }
+}
+
+static int
+eval_node(const Node *nodes, Py_ssize_t at, Context *ctx)
+{
+    const Node *node = &nodes[at];
+    switch (node->kind) {
+    case N_TRIGGER: {
+        PyObject *value = read_value(node, ctx);
+        if (value == NULL) {
+            return -1;
+        }
+        int truth = test_value(node, value, ctx);
+        Py_DECREF(value);
+        return truth < 0 ? -1 : truth ^ node->negate;
+    }
+    case N_NOT: {
+        int truth = eval_node(nodes, at + 1, ctx);
+        return truth < 0 ? -1 : !truth;
+    }
+    default: {
+        /* all: stop at the first false child; any: at the first true one */
+        int stop = node->kind == N_ANY;
+        Py_ssize_t end = at + node->size;
+        for (Py_ssize_t child = at + 1; child < end; child += nodes[child].size) {
+            int truth = eval_node(nodes, child, ctx);
+            if (truth < 0 || truth == stop) {
+                return truth;
+            }
+        }
+        return !stop;
+    }
+    }
+}
+
+static PyObject *
+program_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a program takes (member, now)");
+        return NULL;
+    }
+    Context ctx = {args[0], args[1], {NULL, NULL, NULL, NULL}};
+    int truth = eval_node(((Program *)self)->nodes, 0, &ctx);
+    for (int i = 0; i < S_COUNT; i++) {
+        Py_XDECREF(ctx.sources[i]);
+    }
+    if (truth < 0) {
+        return NULL;
+    }
+    return Py_NewRef(truth ? Py_True : Py_False);
+}
+
+/* -- building ------------------------------------------------------------------------------ */
+
+static void
+program_dealloc(Program *self)
+{
+    for (Py_ssize_t i = 0; i < Py_SIZE(self); i++) {
+        Py_XDECREF(self->nodes[i].key);
+        Py_XDECREF(self->nodes[i].target);
+        Py_XDECREF(self->nodes[i].high);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+fill_node(Node *node, PyObject *spec, Py_ssize_t at, Py_ssize_t count)
+{
+    int kind, source, conv, cmp, negate;
+    Py_ssize_t size;
+    PyObject *key, *target, *high;
+    if (!PyArg_ParseTuple(spec, "inOiiiiOO;a node is (kind, size, key, source, conv, cmp, negate, "
+                                "target, high)",
+                          &kind, &size, &key, &source, &conv, &cmp, &negate, &target, &high)) {
+        return -1;
+    }
+    int bad = kind < N_ALL || kind > N_TRIGGER || size < 1 || at + size > count;
+    if (!bad && kind == N_TRIGGER) {
+        bad = size != 1 || source < 0 || source >= S_COUNT || conv < K_STR || conv > K_TEST ||
+              cmp < Py_LT || cmp > C_LAST ||
+              (cmp >= C_CONTAINS && (conv != K_STR || !PyUnicode_Check(target))) || (source != S_GROUPS && !PyUnicode_Check(key)) ||
+              (cmp == C_IN && !PyAnySet_Check(target)) ||
+              ((conv == K_OPTIONS_ANY || conv == K_OPTIONS_ALL || conv == K_GROUPS_ANY ||
+                conv == K_GROUPS_ALL) &&
+               !PyAnySet_Check(target)) ||
+              (conv == K_STR && cmp == Py_EQ && !PyUnicode_CheckExact(target)) ||
+              (conv == K_TEST && !PyCallable_Check(target));
+    }
+    if (!bad && kind == N_NOT) {
+        bad = size < 2;
+    }
+    if (bad) {
+        PyErr_Format(PyExc_ValueError, "malformed node %zd", at);
+        return -1;
+    }
+    node->kind = (unsigned char)kind;
+    node->source = (unsigned char)source;
+    node->conv = (unsigned char)conv;
+    node->cmp = (unsigned char)cmp;
+    node->negate = negate != 0;
+    node->size = size;
+    node->key = key == Py_None ? NULL : Py_NewRef(key);
+    node->target = target == Py_None && kind != N_TRIGGER ? NULL : Py_NewRef(target);
+    node->high = high == Py_None && cmp != C_BETWEEN ? NULL : Py_NewRef(high);
+    return 0;
+}
+
+static PyTypeObject ProgramType;
+
+static PyObject *
+program_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *specs;
+    if (!PyArg_ParseTuple(args, "O!:Program", &PyTuple_Type, &specs)) {
+        return NULL;
+    }
+    if (fold_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure() the module before building programs");
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(specs);
+    if (count < 1) {
+        PyErr_SetString(PyExc_ValueError, "a program has at least one node");
+        return NULL;
+    }
+    Program *self = PyObject_NewVar(Program, type, count);
+    if (self == NULL) {
+        return NULL;
+    }
+    memset(self->nodes, 0, sizeof(Node) * (size_t)count);
+    self->vectorcall = program_vectorcall;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (fill_node(&self->nodes[i], PyTuple_GET_ITEM(specs, i), i, count) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    if (self->nodes[0].size != count) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_ValueError, "the root's size is not the number of nodes");
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static PyTypeObject ProgramType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "smartgroups.core.conditions._native.Program",
+    .tp_doc = PyDoc_STR("Program(nodes): a lowered condition tree; program(member, now) -> bool"),
+    .tp_basicsize = offsetof(Program, nodes),
+    .tp_itemsize = sizeof(Node),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(Program, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = program_new,
+    .tp_dealloc = (destructor)program_dealloc,
+};
+
+static PyObject *
+configure(PyObject *module, PyObject *args)
+{
+    PyObject *fold, *instant, *memo;
+    if (!PyArg_ParseTuple(args, "OOO!:configure", &fold, &instant, &PyDict_Type, &memo)) {
+        return NULL;
+    }
+    Py_XSETREF(fold_fn, Py_NewRef(fold));
+    Py_XSETREF(instant_fn, Py_NewRef(instant));
+    Py_XSETREF(instant_memo, Py_NewRef(memo));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", configure, METH_VARARGS,
+     PyDoc_STR("configure(fold, parse_instant, memo): the Python helpers programs call")},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "smartgroups.core.conditions._native",
+    .m_doc = PyDoc_STR("The native evaluator of lowered condition trees (see native.py)."),
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    static const char *names[S_COUNT] = {"profile", "properties", "answers", "groups"};
+    for (int i = 0; i < S_COUNT; i++) {
+        source_names[i] = PyUnicode_InternFromString(names[i]);
+        if (source_names[i] == NULL) {
+            return NULL;
+        }
+    }
+    get_name = PyUnicode_InternFromString("get");
+    if (get_name == NULL || PyType_Ready(&ProgramType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&native_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "Program", (PyObject *)&ProgramType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -11,7 +11,8 @@ of events is replayed from the same starting state for each way of deciding, in 
 (so one way's work does not evict the caches another relies on): once to warm up (the
 interpreter specialises each compiled predicate after its first runs, as in a worker that has
 been up for a while) and once timed; the pruned way's first, cold run is reported as well. Each
-way uses the worker's shape of ``decide`` (active smart group, eligible status, the evaluator):
+way uses the worker's shape of ``decide`` (active smart group, eligible status, its compiled
+conditions):
 
 * **affected** — ``cascade(index, index.affected(changes, current, now), decide, current)``:
   only groups where a trigger on a changed field flipped the way that can change membership;
@@ -40,11 +41,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smartgroups.core.catalog import Group, SpaceCatalog
+from smartgroups.core.catalog import SpaceCatalog
 from smartgroups.core.commands import parse_command
-from smartgroups.core.conditions import evaluate
 from smartgroups.core.matching import GroupIndex, cascade
 from smartgroups.core.snapshot import MemberSnapshot
+from smartgroups.core.space import GroupEntry
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TYPES = ("text", "number", "boolean", "date", "single_select", "multi_select")
@@ -197,21 +198,27 @@ class Member:
             values[source][key] = new
 
 
-def decider(groups: dict[str, Group], member: Member) -> Callable[[str, frozenset[str]], bool]:
-    """The worker's shape of ``decide``: active smart group, eligible status, conditions."""
+def decider(
+    entries: dict[str, GroupEntry], member: Member
+) -> Callable[[str, frozenset[str]], bool]:
+    """The worker's shape of ``decide`` (``membership.decide``'s verdict, for smart groups and
+    no blacklist): one entry per group, live, eligible status, the compiled conditions."""
     snapshots: dict[frozenset[str], MemberSnapshot] = {}
     status = member.profile.get("status")
     eligible = isinstance(status, str) and status in ("accepted", "invited", "pending")
 
     def decide(group_id: str, groups_now: frozenset[str]) -> bool:
-        group = groups.get(group_id)
-        if group is None or not group.active or not eligible or group.conditions is None:
+        entry = entries.get(group_id)
+        if entry is None or not entry.live:
+            return False
+        predicate = entry.predicate
+        if predicate is None or not eligible:
             return False
         snap = snapshots.get(groups_now)
         if snap is None:
             snap = MemberSnapshot(member.profile, member.properties, member.answers, groups_now)
             snapshots[groups_now] = snap
-        return evaluate(group.conditions, snap, NOW)
+        return predicate(snap, NOW)
 
     return decide
 
@@ -251,10 +258,10 @@ def run(size: int, events: int, members: int, seed: int) -> Result:
         outcome = catalog.apply(parse_command(command))
         assert outcome.accepted, outcome
         ids.append(f"g{i}")
-    groups = dict(catalog.groups)
+    groups = {g: GroupEntry(group, seq=0, created_seq=0) for g, group in catalog.groups.items()}
     index = GroupIndex()
-    for group in groups.values():
-        index.add(group)
+    for entry in groups.values():
+        index.add(entry.group)
     population = [Member(rng, fields) for _ in range(members)]
     for member in population:
         flips = cascade(index, ids, decider(groups, member), frozenset())

@@ -38,7 +38,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from smartgroups.core.catalog import Group
-from smartgroups.core.conditions import TIME_OPS, Trigger
+from smartgroups.core.conditions import Trigger
+from smartgroups.core.conditions.model import time_fields
 from smartgroups.core.flips import FieldTriggers, polarities
 
 Decide = Callable[[str, frozenset[str]], bool]
@@ -93,7 +94,7 @@ class GroupIndex:
             self._dependents.setdefault(named, set()).add(group_id)
         if group.conditions is not None:
             found = polarities(group.conditions)
-            timed = frozenset(t.field for t in found if t.op in TIME_OPS)
+            timed = time_fields(group.conditions)
             if timed:
                 self._time_fields[group_id] = timed
             self._triggers_of[group_id] = tuple(found)

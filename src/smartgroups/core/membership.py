@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from smartgroups.core.conditions import Condition, evaluate, next_change
+from smartgroups.core.conditions import next_change
 from smartgroups.core.matching import cascade
 from smartgroups.core.record import Command, MemberRecord, Pair
 from smartgroups.core.snapshot import MemberSnapshot
@@ -73,24 +73,22 @@ def decide(
         return snap
 
     eligible = record.eligible
-    time_fields = space.index.time_fields
-    timed: list[tuple[frozenset[str], Condition]] = []  # evaluated: (time fields, conditions)
+    entries = space.entries
+    static, blacklist = record.static, record.blacklist
+    timed: list[GroupEntry] = []  # the decided smart groups with time-relative triggers
 
     def verdict(group_id: str, groups_now: frozenset[str]) -> bool:
-        entry = space.get(group_id)
+        entry = entries.get(group_id)
         if entry is None or not entry.live:
             return False
-        if entry.group.kind == "static":
-            return _on(record.static.get(group_id), entry)
-        if not eligible or _on(record.blacklist.get(group_id), entry):
+        predicate = entry.predicate
+        if predicate is None:  # a static group (or a smart group without conditions)
+            return entry.group.kind == "static" and _on(static.get(group_id), entry)
+        if not eligible or (blacklist and _on(blacklist.get(group_id), entry)):
             return False
-        conditions = entry.group.conditions
-        if conditions is None:
-            return False
-        fields = time_fields(group_id)
-        if fields:
-            timed.append((fields, conditions))
-        return evaluate(conditions, snapshot(groups_now), now)
+        if entry.time_fields:
+            timed.append(entry)
+        return predicate(snapshot(groups_now), now)
 
     start_ids = list(dict.fromkeys(start))
     flips = cascade(space.index, start_ids, verdict, record.groups())
@@ -293,14 +291,14 @@ def _affected(
 def _ensure_dues(
     record: MemberRecord,
     space: SpaceGroups,
-    decided: Iterable[tuple[frozenset[str], Condition]],
+    decided: Iterable[GroupEntry],
     member: Callable[[], MemberSnapshot],
     now: datetime,
 ) -> None:
     """Give a due instant to each time-relative field of the decided conditions that has none,
     unless the verdict of every such condition reading it cannot change with time alone.
 
-    ``decided`` pairs each decided group's time fields with its conditions; ``member()`` is the
+    ``decided`` holds the decided smart groups that have time fields; ``member()`` is the
     member's snapshot after the decision (built only if a field needs it).
 
     A field is left without a due instant while each group whose time-relative triggers read it
@@ -316,9 +314,9 @@ def _ensure_dues(
     dues = record.dues
     pending: dict[str, datetime] = {}  # field -> its due instant, needed by a decided group
     snap: MemberSnapshot | None = None
-    for fields, conditions in decided:
+    for entry in decided:
         needed: dict[str, datetime] = {}
-        for field in fields:
+        for field in entry.time_fields:
             if field not in dues and field not in pending:
                 due = space.index.next_flip(field, record.value(field), now)
                 if due is not None:
@@ -327,6 +325,8 @@ def _ensure_dues(
             continue
         if snap is None:
             snap = member()
+        conditions = entry.group.conditions
+        assert conditions is not None  # a smart group with a predicate
         if next_change(conditions, snap, now) is not None:
             pending.update(needed)
     for field, due in pending.items():

@@ -14,26 +14,43 @@ that finds candidate groups for changed fields.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from smartgroups.core.catalog import Group
+from smartgroups.core.conditions import Predicate, compile_condition
+from smartgroups.core.conditions.model import time_fields
 from smartgroups.core.matching import GroupIndex
+
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class GroupEntry:
-    """One group of a space on the member side (see the module docstring)."""
+    """One group of a space on the member side (see the module docstring).
+
+    Derived once, so that deciding a member reads one object per group: ``live`` (exists and
+    is active: members can be in it), ``predicate`` (the compiled conditions of a smart group;
+    None for a static group or one without conditions) and ``time_fields`` (the fields its
+    time-relative triggers read).
+    """
 
     group: Group
     seq: int
     created_seq: int
     deleted: bool = False
+    live: bool = field(init=False, repr=False, compare=False)
+    predicate: Predicate | None = field(init=False, repr=False, compare=False)
+    time_fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def live(self) -> bool:
-        """Exists and is active: members can be in it."""
-        return not self.deleted and self.group.active
+    def __post_init__(self) -> None:
+        group = self.group
+        conditions = group.conditions if group.kind == "smart" else None
+        object.__setattr__(self, "live", not self.deleted and group.active)
+        predicate = compile_condition(conditions) if conditions is not None else None
+        object.__setattr__(self, "predicate", predicate)
+        timed = time_fields(conditions) if conditions is not None else _NONE
+        object.__setattr__(self, "time_fields", timed)
 
     def to_json(self) -> dict[str, Any]:
         return {

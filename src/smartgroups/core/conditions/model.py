@@ -139,6 +139,11 @@ def triggers_of(cond: Condition) -> list[Trigger]:
     return [trigger for child in cond.children for trigger in triggers_of(child)]
 
 
+def time_fields(cond: Condition) -> frozenset[str]:
+    """The fields the time-relative triggers of a tree read (their verdict changes with time)."""
+    return frozenset(t.field for t in triggers_of(cond) if t.op in TIME_OPS)
+
+
 def positive_twin(trigger: Trigger) -> Trigger:
     """``trigger`` with a negative op replaced by the positive op it complements (see
     :data:`NEGATIVE_OPS`); ``trigger`` itself when its op is positive."""

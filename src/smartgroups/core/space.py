@@ -52,6 +52,10 @@ class GroupEntry:
         timed = time_fields(conditions) if conditions is not None else _NONE
         object.__setattr__(self, "time_fields", timed)
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickles and copies without the derived fields (a native predicate does not pickle)."""
+        return (type(self), (self.group, self.seq, self.created_seq, self.deleted))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "group": self.group.to_json(),

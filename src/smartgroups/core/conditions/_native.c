@@ -120,6 +120,13 @@ is_upper_ascii(Py_UCS1 c)
     return c >= 'A' && c <= 'Z';
 }
 
+/* str.lower() of one ASCII character. */
+static inline Py_UCS1
+lower_ascii(Py_UCS1 c)
+{
+    return is_upper_ascii(c) ? (Py_UCS1)(c + ('a' - 'A')) : c;
+}
+
 /* The folded text of a str (a new reference). Exact ASCII strs are lowered here, as
  * str.lower() does; anything else goes through the Python fold (which a subclass may steer). */
 static PyObject *
@@ -141,8 +148,7 @@ fold_text(PyObject *text)
         }
         Py_UCS1 *out = PyUnicode_1BYTE_DATA(lowered);
         for (Py_ssize_t j = 0; j < length; j++) {
-            Py_UCS1 c = data[j];
-            out[j] = is_upper_ascii(c) ? (Py_UCS1)(c + ('a' - 'A')) : c;
+            out[j] = lower_ascii(data[j]);
         }
         return lowered;
     }
@@ -160,8 +166,7 @@ ascii_equals_folded(PyObject *text, PyObject *target)
     const Py_UCS1 *data = PyUnicode_1BYTE_DATA(text);
     const Py_UCS1 *want = PyUnicode_1BYTE_DATA(target);
     for (Py_ssize_t i = 0; i < length; i++) {
-        Py_UCS1 c = data[i];
-        if ((is_upper_ascii(c) ? (Py_UCS1)(c + ('a' - 'A')) : c) != want[i]) {
+        if (lower_ascii(data[i]) != want[i]) {
             return 0;
         }
     }
@@ -232,93 +237,53 @@ compare_converted(const Node *node, PyObject *converted)
     }
 }
 
-static int
-options_any(const Node *node, PyObject *value)
+/* The folded items of a list/tuple/set whose every item is a str (a new set), None for any
+ * other value (it holds no option), NULL on error. */
+static PyObject *
+folded_options(PyObject *value)
 {
     if (!is_collection(value)) {
-        return 0;
+        return Py_NewRef(Py_None);
     }
     PyObject *iterator = PyObject_GetIter(value);
     if (iterator == NULL) {
-        return -1;
-    }
-    int found = 0;
-    PyObject *item;
-    while ((item = PyIter_Next(iterator)) != NULL) {
-        if (!PyUnicode_Check(item)) {
-            Py_DECREF(item);
-            Py_DECREF(iterator);
-            return 0; /* one item that is not a str: the value is not a list of options */
-        }
-        if (!found) {
-            PyObject *folded = fold_text(item);
-            found = folded == NULL ? -1 : PySet_Contains(node->target, folded);
-            Py_XDECREF(folded);
-        }
-        Py_DECREF(item);
-        if (found < 0) {
-            break;
-        }
-    }
-    Py_DECREF(iterator);
-    if (found >= 0 && PyErr_Occurred()) {
-        return -1;
-    }
-    return found;
-}
-
-static int
-options_all(const Node *node, PyObject *value)
-{
-    if (!is_collection(value)) {
-        return 0;
-    }
-    PyObject *iterator = PyObject_GetIter(value);
-    if (iterator == NULL) {
-        return -1;
+        return NULL;
     }
     PyObject *items = PySet_New(NULL);
-    if (items == NULL) {
-        Py_DECREF(iterator);
-        return -1;
-    }
-    int truth = 1;
     PyObject *item;
-    while (truth > 0 && (item = PyIter_Next(iterator)) != NULL) {
+    while (items != NULL && items != Py_None && (item = PyIter_Next(iterator)) != NULL) {
         if (!PyUnicode_Check(item)) {
-            truth = 0; /* one item that is not a str: the value is not a list of options */
+            Py_SETREF(items, Py_NewRef(Py_None)); /* one item that is not a str */
         }
         else {
             PyObject *folded = fold_text(item);
-            truth = folded == NULL || PySet_Add(items, folded) < 0 ? -1 : 1;
+            if (folded == NULL || PySet_Add(items, folded) < 0) {
+                Py_CLEAR(items);
+            }
             Py_XDECREF(folded);
         }
         Py_DECREF(item);
     }
     Py_DECREF(iterator);
-    if (truth > 0) {
-        truth = PyErr_Occurred() ? -1 : compare(node->target, items, Py_LE);
+    if (items != NULL && PyErr_Occurred()) {
+        Py_CLEAR(items);
     }
-    Py_DECREF(items);
-    return truth;
+    return items;
 }
 
+/* Whether the set `have` holds any (all == 0) or every (all == 1) item of the target set. */
 static int
-groups_meet(const Node *node, PyObject *value)
+holds(PyObject *target, PyObject *have, int all)
 {
-    if (!PyAnySet_Check(value)) {
-        return 0;
-    }
-    int all = node->conv == K_GROUPS_ALL;
-    PyObject *iterator = PyObject_GetIter(node->target);
+    PyObject *iterator = PyObject_GetIter(target);
     if (iterator == NULL) {
         return -1;
     }
-    int truth = all; /* any: true at the first id in; all: false at the first id missing */
-    PyObject *id;
-    while ((id = PyIter_Next(iterator)) != NULL) {
-        int in = PySet_Contains(value, id);
-        Py_DECREF(id);
+    int truth = all; /* any: true at the first item held; all: false at the first missing */
+    PyObject *item;
+    while ((item = PyIter_Next(iterator)) != NULL) {
+        int in = PySet_Contains(have, item);
+        Py_DECREF(item);
         if (in != all) {
             truth = in;
             break;
@@ -353,46 +318,35 @@ test_value(const Node *node, PyObject *value, Context *ctx)
         return PyBool_Check(value) ? compare_converted(node, value) : 0;
     case K_NUM:
         return is_number(value) ? compare_converted(node, value) : 0;
-    case K_DATE: {
-        if (!PyUnicode_Check(value)) {
-            return 0;
-        }
-        PyObject *instant = instant_of(value);
-        if (instant == NULL) {
-            return -1;
-        }
-        int truth = instant == Py_None ? 0 : compare_converted(node, instant);
-        Py_DECREF(instant);
-        return truth;
-    }
+    case K_DATE:
     case K_AGE: {
         if (!PyUnicode_Check(value)) {
             return 0;
         }
-        PyObject *instant = instant_of(value);
-        if (instant == NULL) {
+        PyObject *converted = instant_of(value); /* the instant, or None */
+        if (converted != NULL && converted != Py_None && node->conv == K_AGE) {
+            Py_SETREF(converted, PyNumber_Subtract(ctx->now, converted));
+        }
+        if (converted == NULL) {
             return -1;
         }
-        if (instant == Py_None) {
-            Py_DECREF(instant);
-            return 0;
-        }
-        PyObject *age = PyNumber_Subtract(ctx->now, instant);
-        Py_DECREF(instant);
-        if (age == NULL) {
-            return -1;
-        }
-        int truth = compare_converted(node, age);
-        Py_DECREF(age);
+        int truth = converted == Py_None ? 0 : compare_converted(node, converted);
+        Py_DECREF(converted);
         return truth;
     }
     case K_OPTIONS_ANY:
-        return options_any(node, value);
-    case K_OPTIONS_ALL:
-        return options_all(node, value);
+    case K_OPTIONS_ALL: {
+        PyObject *items = folded_options(value);
+        if (items == NULL) {
+            return -1;
+        }
+        int truth = items == Py_None ? 0 : holds(node->target, items, node->conv == K_OPTIONS_ALL);
+        Py_DECREF(items);
+        return truth;
+    }
     case K_GROUPS_ANY:
     case K_GROUPS_ALL:
-        return groups_meet(node, value);
+        return PyAnySet_Check(value) ? holds(node->target, value, node->conv == K_GROUPS_ALL) : 0;
     default: {
         PyObject *args[2] = {value, ctx->now};
         PyObject *result = PyObject_Vectorcall(node->target, args, 2, NULL);

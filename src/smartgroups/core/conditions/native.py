@@ -69,8 +69,7 @@ def program(cond: Condition, test_of: TestOf, share: Callable[[object], object])
     conversion for; ``share(value)`` the one copy of a key or target that predicates share.
     """
     assert _native is not None, "the native evaluator is not built"
-    program: Program = _native.Program(lower(cond, test_of, share))
-    return program
+    return _native.Program(lower(cond, test_of, share))
 
 
 def configure(

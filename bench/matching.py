@@ -11,8 +11,8 @@ of events is replayed from the same starting state for each way of deciding, in 
 (so one way's work does not evict the caches another relies on): once to warm up (the
 interpreter specialises each compiled predicate after its first runs, as in a worker that has
 been up for a while) and once timed; the pruned way's first, cold run is reported as well. Each
-way uses the worker's shape of ``decide`` (active smart group, eligible status, its compiled
-conditions):
+way decides as the worker does (``membership.decide``: active smart group, eligible status, its
+compiled conditions, through the cascade's shortcut):
 
 * **affected** — ``cascade(index, index.affected(changes, current, now), decide, current)``:
   only groups where a trigger on a changed field flipped the way that can change membership;
@@ -43,7 +43,7 @@ from typing import Any
 
 from smartgroups.core.catalog import SpaceCatalog
 from smartgroups.core.commands import parse_command
-from smartgroups.core.matching import GroupIndex, cascade
+from smartgroups.core.matching import Decide, GroupIndex, Shortcut, cascade
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.space import GroupEntry
 
@@ -198,14 +198,20 @@ class Member:
             values[source][key] = new
 
 
-def decider(
-    entries: dict[str, GroupEntry], member: Member
-) -> Callable[[str, frozenset[str]], bool]:
-    """The worker's shape of ``decide`` (``membership.decide``'s verdict, for smart groups and
-    no blacklist): one entry per group, live, eligible status, the compiled conditions."""
+def decider(entries: dict[str, GroupEntry], member: Member) -> tuple[Decide, Shortcut]:
+    """The worker's shape of deciding (``membership.decide``'s verdict and shortcut, for smart
+    groups and no blacklist): one entry per group, live, eligible status, the compiled
+    conditions; the shortcut decides the groups that do not see a flip without a call back."""
     snapshots: dict[frozenset[str], MemberSnapshot] = {}
     status = member.profile.get("status")
     eligible = isinstance(status, str) and status in ("accepted", "invited", "pending")
+
+    def snapshot(groups_now: frozenset[str]) -> MemberSnapshot:
+        snap = snapshots.get(groups_now)
+        if snap is None:
+            snap = MemberSnapshot(member.profile, member.properties, member.answers, groups_now)
+            snapshots[groups_now] = snap
+        return snap
 
     def decide(group_id: str, groups_now: frozenset[str]) -> bool:
         entry = entries.get(group_id)
@@ -214,13 +220,9 @@ def decider(
         predicate = entry.predicate
         if predicate is None or not eligible:
             return False
-        snap = snapshots.get(groups_now)
-        if snap is None:
-            snap = MemberSnapshot(member.profile, member.properties, member.answers, groups_now)
-            snapshots[groups_now] = snap
-        return predicate(snap, NOW)
+        return predicate(snapshot(groups_now), NOW)
 
-    return decide
+    return decide, Shortcut(snapshot(member.groups), NOW, eligible, (), [])
 
 
 @dataclass(slots=True)
@@ -264,7 +266,7 @@ def run(size: int, events: int, members: int, seed: int) -> Result:
         index.add(entry.group)
     population = [Member(rng, fields) for _ in range(members)]
     for member in population:
-        flips = cascade(index, ids, decider(groups, member), frozenset())
+        flips = cascade(index, ids, decider(groups, member)[0], frozenset())
         member.groups = frozenset(g for g, on in flips if on)
 
     script = [
@@ -299,7 +301,8 @@ def run(size: int, events: int, members: int, seed: int) -> Result:
             current = member.groups
             started = timer()
             start = way(changes, current)
-            flips = cascade(index, start, decider(groups, member), current)
+            decide, shortcut = decider(groups, member)
+            flips = cascade(index, start, decide, current, shortcut)
             samples.append((timer() - started) / 1000)
             outcomes.append(sorted(flips))
             started_with += len(set(start))

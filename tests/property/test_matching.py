@@ -1,7 +1,8 @@
-"""Properties of matching: candidates = a brute-force scan; cascade = a naive fixpoint.
+"""Properties of matching: candidates = a brute-force scan; cascade = a naive fixpoint; the
+native cascade = the Python one, call for call; the shortcut = calling ``decide``.
 
-Groups are created through the real catalog (so the ``groups`` references form a DAG exactly as
-in production) and decided with the real evaluator.
+Groups are created (and some deactivated) through the real catalog, so the ``groups``
+references form a DAG exactly as in production, and decided with the real evaluator.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from hypothesis import strategies as st
 
 from smartgroups.core.catalog import Group, SpaceCatalog
 from smartgroups.core.commands import parse_command
-from smartgroups.core.conditions import evaluate
-from smartgroups.core.matching import GroupIndex, cascade
+from smartgroups.core.conditions import evaluate, native
+from smartgroups.core.matching import GroupIndex, Shortcut, cascade, python_cascade
 from smartgroups.core.snapshot import MemberSnapshot
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PROPERTIES = [f"p{i}" for i in range(6)]
-FIELDS = [f"property.{p}" for p in PROPERTIES] + ["profile.email", "profile.tags", "groups"]
+SEEN = "seen"  # a date property, read by a time-relative trigger
+FIELDS = [f"property.{p}" for p in [*PROPERTIES, SEEN]] + [
+    "profile.email",
+    "profile.tags",
+    "groups",
+]
 
 
 def new_catalog() -> SpaceCatalog:
@@ -28,6 +34,8 @@ def new_catalog() -> SpaceCatalog:
     for p in PROPERTIES:
         define = {"type": "property.defined", "property_id": p, "name": p, "value_type": "boolean"}
         assert catalog.apply(parse_command(define)).accepted
+    define = {"type": "property.defined", "property_id": SEEN, "name": SEEN, "value_type": "date"}
+    assert catalog.apply(parse_command(define)).accepted
     return catalog
 
 
@@ -45,8 +53,10 @@ def create(catalog: SpaceCatalog, group_id: str, conditions: dict[str, Any] | No
 
 @st.composite
 def trigger(draw: st.DrawFn, earlier: list[str]) -> dict[str, Any]:
-    choices = ["property", "email", "tags"] + (["groups"] if earlier else [])
+    choices = ["property", "email", "tags", "seen"] + (["groups"] if earlier else [])
     kind = draw(st.sampled_from(choices))
+    if kind == "seen":
+        return {"field": f"property.{SEEN}", "op": "within_last", "value": {"days": 30}}
     if kind == "property":
         p = draw(st.sampled_from(PROPERTIES))
         return {"field": f"property.{p}", "op": "eq", "value": draw(st.booleans())}
@@ -78,13 +88,23 @@ def spaces(draw: st.DrawFn) -> tuple[SpaceCatalog, list[str]]:
         is_static = draw(st.integers(0, 4)) == 0
         create(catalog, group_id, None if is_static else draw(conditions(list(ids))))
         ids.append(group_id)
+    for group_id in draw(st.sets(st.sampled_from(ids), max_size=2)):
+        command = {"type": "group.deactivated", "group_id": group_id}
+        assert catalog.apply(parse_command(command)).accepted
     return catalog, ids
 
 
 @st.composite
 def members(draw: st.DrawFn) -> dict[str, Any]:
     return {
-        "properties": {p: draw(st.booleans()) for p in PROPERTIES if draw(st.booleans())},
+        "properties": {
+            **{p: draw(st.booleans()) for p in PROPERTIES if draw(st.booleans())},
+            **(
+                {SEEN: draw(st.sampled_from(["2026-11-20", "2026-01-01"]))}
+                if draw(st.booleans())
+                else {}
+            ),
+        },
         "email": draw(st.sampled_from(["a@acme.com", "b@other.org", None])),
         "tags": draw(st.sampled_from([["vip"], ["x"], None])),
     }
@@ -125,7 +145,7 @@ def fixpoint(
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
     changed = {
         f"property.{p}"
-        for p in PROPERTIES
+        for p in [*PROPERTIES, SEEN]
         if before["properties"].get(p) != after["properties"].get(p)
     }
     if before["email"] != after["email"]:
@@ -204,3 +224,91 @@ def test_cascade_reaches_the_naive_fixpoint(
         (final.add if member else final.discard)(group_id)
     assert final == fixpoint(catalog, after, static_after)
     assert len(calls) == len(set(calls))  # each group decided at most once
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    space=spaces(),
+    member=members(),
+    exempt=st.sets(st.sampled_from([f"g{i}" for i in range(14)])),
+    eligible=st.booleans(),
+    shortcut_on=st.booleans(),
+    data=st.data(),
+)
+def test_the_native_cascade_decides_as_the_python_cascade(
+    space: tuple[SpaceCatalog, list[str]],
+    member: dict[str, Any],
+    exempt: set[str],
+    eligible: bool,
+    shortcut_on: bool,
+    data: st.DataObject,
+) -> None:
+    """Same flips in the same order, the same decide calls with the same group sets, the same
+    groups recorded as timed; from any current groups and any start (unknown ids too)."""
+    assert native.AVAILABLE, "the native extension is not built: pip install -e ."
+    catalog, ids = space
+    index = GroupIndex()
+    for group_id in data.draw(st.permutations(ids)):
+        index.add(catalog.groups[group_id])
+    current = frozenset(data.draw(st.sets(st.sampled_from(ids))))
+    start = data.draw(st.lists(st.sampled_from([*ids, "unknown"])))
+    runs = []
+    for run in (python_cascade, cascade):
+        calls: list[tuple[str, frozenset[str]]] = []
+
+        def decide(group_id: str, groups_now: frozenset[str], calls: list[Any] = calls) -> bool:
+            calls.append((group_id, groups_now))
+            return hash((group_id, groups_now)) % 3 == 0  # any answer: only agreement counts
+
+        shortcut = Shortcut(snapshot(member, current), NOW, eligible, exempt, [])
+        flips = run(index, start, decide, current, shortcut if shortcut_on else None)
+        runs.append((flips, calls, shortcut.timed))
+    assert runs[0] == runs[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(space=spaces(), member=members(), eligible=st.booleans(), data=st.data())
+def test_the_shortcut_decides_as_decide_would(
+    space: tuple[SpaceCatalog, list[str]],
+    member: dict[str, Any],
+    eligible: bool,
+    data: st.DataObject,
+) -> None:
+    """For a decide that keeps the shortcut's promise, the flips are those of decide alone, and
+    decide is asked only about what the shortcut does not cover."""
+    catalog, ids = space
+    index = GroupIndex()
+    for group_id in ids:
+        index.add(catalog.groups[group_id])
+    static = frozenset(data.draw(st.sets(st.sampled_from(ids))))
+    exempt = frozenset(data.draw(st.sets(st.sampled_from(ids))))
+    current = frozenset(data.draw(st.sets(st.sampled_from(ids))))
+    start = data.draw(st.sets(st.sampled_from(ids)))
+    decide = decider(catalog, member, static)
+
+    def promised(group_id: str, groups_now: frozenset[str]) -> bool:
+        group = catalog.groups[group_id]
+        if group.kind == "smart" and (not eligible or group_id in exempt):
+            return False  # ineligible, or blacklisted: what exempt stands for
+        return decide(group_id, groups_now)
+
+    asked: list[str] = []
+
+    def counted(group_id: str, groups_now: frozenset[str]) -> bool:
+        asked.append(group_id)
+        return promised(group_id, groups_now)
+
+    shortcut = Shortcut(snapshot(member, current), NOW, eligible, exempt, [])
+    expected = cascade(index, start, promised, current)
+    assert cascade(index, start, counted, current, shortcut) == expected
+
+    def covered(group_id: str) -> bool:
+        group = catalog.groups[group_id]
+        return group.kind == "smart" and group.active and group_id not in exempt
+
+    for group_id in asked:
+        named = catalog.groups[group_id].references
+        sees_a_flip = named is not None and any(g in named.groups for g, _ in expected)
+        assert not covered(group_id) or sees_a_flip
+    decided_here = [g for g in start if covered(g) and g not in asked]
+    assert set(shortcut.timed) == {g for g in decided_here if eligible and index.time_fields(g)}

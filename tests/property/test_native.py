@@ -133,7 +133,7 @@ def test_a_list_with_an_item_that_is_not_text_holds_no_option():
 
 def test_the_native_evaluator_is_built_and_used():
     """``pip install`` builds it; without it the worker would fall back to Python silently."""
-    assert native.AVAILABLE, "smartgroups.core.conditions._native is not built: pip install -e ."
+    assert native.AVAILABLE, "smartgroups.core._native is not built: pip install -e ."
     cond = parse_conditions({"field": "property.t", "op": "eq", "value": "x"}, SCHEMA)
     from smartgroups.core.conditions import compile_condition
 
@@ -192,7 +192,7 @@ def test_groups_triggers_read_the_members_groups():
 
 
 def test_a_program_rejects_malformed_nodes_and_calls():
-    from smartgroups.core.conditions import _native
+    from smartgroups.core import _native
 
     with pytest.raises(ValueError):
         _native.Program(((native.ALL, 3, None, 0, 0, 0, 0, None, None),))  # size past the end

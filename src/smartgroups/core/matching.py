@@ -5,10 +5,11 @@ incremental) as indexes, never as a list to scan:
 
 * field → ids of the groups whose triggers read it (:meth:`GroupIndex.candidates`);
 * group → ids of the groups whose ``groups`` triggers name it (:meth:`GroupIndex.dependents`);
-* a topological **rank** per group: greater than the rank of every group it names
-  (:meth:`GroupIndex.rank`), so deciding in rank order sees every named group's final verdict;
-* per group, the fields its time-relative triggers read (:meth:`GroupIndex.time_fields`), and
-  per field the next instant a time-relative trigger changes for a value
+* per group, one :class:`Node`: a topological **rank**, greater than the rank of every group it
+  names (:meth:`GroupIndex.rank`), so deciding in rank order sees every named group's final
+  verdict; the groups it names; the fields its time-relative triggers read
+  (:meth:`GroupIndex.time_fields`); and the compiled conditions of an active smart group;
+* per field, the next instant a time-relative trigger changes for a value
   (:meth:`GroupIndex.next_flip`) and the groups whose triggers changed over an interval
   (:meth:`GroupIndex.elapsed`).
 
@@ -22,7 +23,11 @@ exist before it and a named group cannot be deleted — so :meth:`GroupIndex.add
 :func:`cascade` re-decides one member's memberships after a change. It takes the start groups
 (the candidates), a ``decide(group_id, groups_now)`` callback returning the membership verdict
 given the member's current group set (the caller folds eligibility, blacklists, static lists
-and conditions into it) and the member's current groups, and returns the flips.
+and conditions into it) and the member's current groups, and returns the flips. With a
+:class:`Shortcut`, it decides the common case itself (an active smart group: eligibility and its
+compiled conditions) without calling back; where the native extension is built, the whole
+cascade runs there (:func:`python_cascade` is its reference, held to the same answers by the
+property tests).
 
 Why each group is decided **at most once** per cascade: groups wait in one bucket per rank and
 the buckets are taken in increasing rank. A group is only ever queued as a dependent of a group
@@ -34,13 +39,17 @@ deciding *g* again could not give another answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from smartgroups.core.catalog import Group
-from smartgroups.core.conditions import Trigger
+from smartgroups.core.conditions import Predicate, Trigger, compile_condition
 from smartgroups.core.conditions.model import time_fields
+from smartgroups.core.extension import NATIVE as _native
 from smartgroups.core.flips import FieldTriggers, polarities
+from smartgroups.core.snapshot import MemberSnapshot
 
 Decide = Callable[[str, frozenset[str]], bool]
 """``decide(group_id, groups_now)``: is the member in ``group_id`` given its current groups?"""
@@ -48,40 +57,62 @@ Decide = Callable[[str, frozenset[str]], bool]
 _NO_NAMES: frozenset[str] = frozenset()
 
 
+class Node(NamedTuple):
+    """What deciding one indexed group reads, in one lookup (replaced whole when it changes)."""
+
+    rank: int
+    """Topological rank: 0 for a group naming none, else 1 + the highest named rank."""
+    names: frozenset[str]
+    """The groups its ``groups`` triggers name."""
+    time_fields: frozenset[str]
+    """The fields its time-relative triggers read."""
+    predicate: Predicate | None
+    """The compiled conditions of an active smart group; None for any other group."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shortcut:
+    """What lets :func:`cascade` decide an active smart group without calling ``decide``.
+
+    The caller guarantees, for every indexed group whose node has a ``predicate`` and that is
+    not in ``exempt``: ``decide(group_id, current)`` is ``eligible and predicate(member, now)``,
+    where ``member`` is the member's snapshot with ``groups == current``. The cascade then
+    computes that itself, and when ``eligible`` appends the group's id to ``timed`` if the group
+    has time fields (the caller's ``decide`` appends the groups it decides itself). A group that
+    names a group flipped earlier in the cascade is always asked of ``decide``, with the
+    updated groups.
+    """
+
+    member: MemberSnapshot
+    now: datetime
+    eligible: bool
+    exempt: Container[str]
+    timed: list[str]
+
+
 class GroupIndex:
     """The matching indexes over one space's groups; see the module docstring."""
 
-    __slots__ = (
-        "_by_field",
-        "_dependents",
-        "_fields",
-        "_names",
-        "_rank",
-        "_time_fields",
-        "_triggers",
-        "_triggers_of",
-    )
+    __slots__ = ("_by_field", "_dependents", "_fields", "_nodes", "_triggers", "_triggers_of")
 
     def __init__(self) -> None:
         self._by_field: dict[str, set[str]] = {}
         self._fields: dict[str, frozenset[str]] = {}
-        self._names: dict[str, frozenset[str]] = {}
+        self._nodes: dict[str, Node] = {}
         self._dependents: dict[str, set[str]] = {}
-        self._rank: dict[str, int] = {}
-        self._time_fields: dict[str, frozenset[str]] = {}
         self._triggers: dict[str, FieldTriggers] = {}
         self._triggers_of: dict[str, tuple[Trigger, ...]] = {}
 
     def __contains__(self, group_id: object) -> bool:
-        return group_id in self._rank
+        return group_id in self._nodes
 
     def __len__(self) -> int:
-        return len(self._rank)
+        return len(self._nodes)
 
     def add(self, group: Group) -> None:
         """Index ``group`` (replacing a group with the same id)."""
         group_id = group.group_id
-        if group_id in self._rank:
+        if group_id in self._nodes:
             self.remove(group_id)
         refs = group.references
         fields = frozenset(refs.fields) if refs is not None else _NO_NAMES
@@ -89,40 +120,40 @@ class GroupIndex:
         self._fields[group_id] = fields
         for field_name in fields:
             self._by_field.setdefault(field_name, set()).add(group_id)
-        self._names[group_id] = names
         for named in names:
             self._dependents.setdefault(named, set()).add(group_id)
-        if group.conditions is not None:
-            found = polarities(group.conditions)
-            timed = time_fields(group.conditions)
-            if timed:
-                self._time_fields[group_id] = timed
+        timed, predicate = _NO_NAMES, None
+        conditions = group.conditions
+        if conditions is not None:
+            found = polarities(conditions)
+            timed = time_fields(conditions)
+            if group.kind == "smart" and group.active:
+                predicate = compile_condition(conditions)
             self._triggers_of[group_id] = tuple(found)
             for trigger, polarity in found.items():
                 table = self._triggers.get(trigger.field)
                 if table is None:
                     table = self._triggers[trigger.field] = FieldTriggers()
                 table.add(trigger, group_id, polarity)
-        self._rank[group_id] = 1 + max(
-            (self._rank[n] for n in names if n in self._rank), default=-1
-        )
+        rank = 1 + max((self.rank(n) for n in names), default=-1)
+        self._nodes[group_id] = Node(rank, names, timed, predicate)
         self._raise_dependents(group_id)
 
     def remove(self, group_id: str) -> None:
         """Forget ``group_id`` (no-op if absent). Groups naming it keep their (valid) ranks."""
-        if self._rank.pop(group_id, None) is None:
+        node = self._nodes.pop(group_id, None)
+        if node is None:
             return
         for field_name in self._fields.pop(group_id):
             users = self._by_field[field_name]
             users.discard(group_id)
             if not users:
                 del self._by_field[field_name]
-        for named in self._names.pop(group_id):
+        for named in node.names:
             dependents = self._dependents[named]
             dependents.discard(group_id)
             if not dependents:
                 del self._dependents[named]
-        self._time_fields.pop(group_id, None)
         for trigger in self._triggers_of.pop(group_id, ()):
             table = self._triggers[trigger.field]
             table.discard(trigger, group_id)
@@ -201,7 +232,8 @@ class GroupIndex:
 
     def time_fields(self, group_id: str) -> frozenset[str]:
         """The fields the time-relative triggers of ``group_id`` read (empty if none)."""
-        return self._time_fields.get(group_id, _NO_NAMES)
+        node = self._nodes.get(group_id)
+        return node.time_fields if node is not None else _NO_NAMES
 
     def dependents(self, group_id: str) -> frozenset[str]:
         """Ids of the indexed groups whose ``groups`` triggers name ``group_id``."""
@@ -212,21 +244,23 @@ class GroupIndex:
 
         -1 for a group that is not indexed (it names nothing the cascade needs to wait for).
         """
-        return self._rank.get(group_id, -1)
+        node = self._nodes.get(group_id)
+        return node.rank if node is not None else -1
 
     def _raise_dependents(self, group_id: str) -> None:
         """Restore ``rank(d) > rank(g)`` downstream of ``group_id`` (ranks only ever rise)."""
-        limit = len(self._rank)
+        nodes = self._nodes
+        limit = len(nodes)
         stack = [group_id]
         while stack:
             current = stack.pop()
-            need = self._rank[current] + 1
+            need = nodes[current].rank + 1
             for dependent in self._dependents.get(current, ()):
-                rank = self._rank.get(dependent)
-                if rank is not None and rank < need:
+                node = nodes.get(dependent)
+                if node is not None and node.rank < need:
                     if need > limit:
                         raise ValueError(f"'groups' triggers form a cycle through {group_id!r}")
-                    self._rank[dependent] = need
+                    nodes[dependent] = node._replace(rank=need)
                     stack.append(dependent)
 
 
@@ -235,6 +269,7 @@ def cascade(
     start: Iterable[str],
     decide: Decide,
     current: frozenset[str],
+    shortcut: Shortcut | None = None,
 ) -> list[tuple[str, bool]]:
     """Decide ``start`` and whatever their flips cascade into; return the flips in order.
 
@@ -247,33 +282,65 @@ def cascade(
     flips so far (exact for every group it names); for any other group, ``current`` itself (the
     groups it reads, if any, are as in ``current``; not rebuilding the set on every flip keeps a
     member in thousands of groups cheap). Callers may key caches (e.g. snapshots) on the
-    ``groups_now`` object.
+    ``groups_now`` object. With a ``shortcut``, the groups it covers are decided without
+    ``decide`` (see :class:`Shortcut`).
+
+    Runs natively where the extension is built; :func:`python_cascade` otherwise, the same.
     """
-    rank = index._rank
-    names = index._names
+    if _native is None:
+        return python_cascade(index, start, decide, current, shortcut)
+    if shortcut is None:
+        return _native.cascade(index._nodes, index._dependents, start, decide, current)
+    return _native.cascade(
+        index._nodes,
+        index._dependents,
+        start,
+        decide,
+        current,
+        shortcut.member,
+        shortcut.now,
+        shortcut.eligible,
+        shortcut.exempt,
+        shortcut.timed,
+    )
+
+
+def python_cascade(
+    index: GroupIndex,
+    start: Iterable[str],
+    decide: Decide,
+    current: frozenset[str],
+    shortcut: Shortcut | None = None,
+) -> list[tuple[str, bool]]:
+    """:func:`cascade` in Python: the reference the native cascade is held to."""
+    nodes = index._nodes
     dependents = index._dependents
     queued = set(start)
-    levels: dict[int, list[str]] = {}
+    levels: dict[int, list[tuple[str, Node | None]]] = {}
     for group_id in queued:
-        level_of = rank.get(group_id, -1)
-        bucket = levels.get(level_of)
-        if bucket is None:
-            levels[level_of] = [group_id]
-        else:
-            bucket.append(group_id)
+        node = nodes.get(group_id)
+        levels.setdefault(node.rank if node is not None else -1, []).append((group_id, node))
     flipped: set[str] = set()  # each flip toggles a group relative to `current`
     groups_now = current
     stale = False
     flips: list[tuple[str, bool]] = []
     level, top = (min(levels), max(levels)) if levels else (0, -1)
     while level <= top:
-        for group_id in levels.pop(level, ()):
-            named = names.get(group_id)
-            if named and flipped and not flipped.isdisjoint(named):
+        for group_id, node in levels.pop(level, ()):
+            if node is not None and node.names and flipped and not flipped.isdisjoint(node.names):
                 if stale:
                     groups_now = current ^ flipped
                     stale = False
                 verdict = decide(group_id, groups_now)
+            elif (
+                shortcut is not None
+                and node is not None
+                and node.predicate is not None
+                and group_id not in shortcut.exempt
+            ):
+                verdict = shortcut.eligible and node.predicate(shortcut.member, shortcut.now)
+                if shortcut.eligible and node.time_fields:
+                    shortcut.timed.append(group_id)
             else:
                 verdict = decide(group_id, current)
             if verdict == (group_id in current):  # decided once: current is its membership
@@ -284,8 +351,8 @@ def cascade(
             for dependent in dependents.get(group_id, ()):
                 if dependent not in queued:
                     queued.add(dependent)
-                    level_of = rank[dependent]  # > level: ranks rise along dependencies
-                    levels.setdefault(level_of, []).append(dependent)
-                    top = max(top, level_of)
+                    waiting = nodes[dependent]  # rank > level: ranks rise along dependencies
+                    levels.setdefault(waiting.rank, []).append((dependent, waiting))
+                    top = max(top, waiting.rank)
         level += 1
     return flips

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from smartgroups.core.conditions import next_change
-from smartgroups.core.matching import cascade
+from smartgroups.core.matching import Shortcut, cascade
 from smartgroups.core.record import Command, MemberRecord, Pair
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.space import GroupEntry, SpaceGroups
@@ -75,7 +75,7 @@ def decide(
     eligible = record.eligible
     entries = space.entries
     static, blacklist = record.static, record.blacklist
-    timed: list[GroupEntry] = []  # the decided smart groups with time-relative triggers
+    timed: list[str] = []  # the decided smart groups with time-relative triggers
 
     def verdict(group_id: str, groups_now: frozenset[str]) -> bool:
         entry = entries.get(group_id)
@@ -87,11 +87,14 @@ def decide(
         if not eligible or (blacklist and _on(blacklist.get(group_id), entry)):
             return False
         if entry.time_fields:
-            timed.append(entry)
+            timed.append(group_id)
         return predicate(snapshot(groups_now), now)
 
     start_ids = list(dict.fromkeys(start))
-    flips = cascade(space.index, start_ids, verdict, record.groups())
+    current = record.groups()
+    # the live smart groups without a blacklist command are decided by the cascade itself
+    shortcut = Shortcut(snapshot(current), now, eligible, blacklist, timed)
+    flips = cascade(space.index, start_ids, verdict, current, shortcut)
     transitions: list[Transition] = []
     for group_id, member in flips:
         pair = record.pairs.get(group_id)
@@ -102,7 +105,8 @@ def decide(
         reason = _reason(record, space, group_id, member, primary, erased)
         transitions.append(Transition(group_id, member, version, reason))
     if timed:
-        _ensure_dues(record, space, timed, lambda: snapshot(record.groups()), now)
+        decided = [entries[group_id] for group_id in timed]
+        _ensure_dues(record, space, decided, lambda: snapshot(record.groups()), now)
     return transitions
 
 

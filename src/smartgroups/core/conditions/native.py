@@ -34,11 +34,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from smartgroups.core.conditions.model import All, Condition, Not, Trigger, positive_twin
-
-try:
-    from smartgroups.core.conditions import _native
-except ImportError:  # pragma: no cover - the installed package always has it
-    _native = None  # type: ignore[assignment]
+from smartgroups.core.extension import NATIVE as _native
 
 AVAILABLE = _native is not None
 """Whether the native evaluator was built (``pip install`` builds it)."""

@@ -1,9 +1,9 @@
-/* The native evaluator of condition trees: smartgroups.core.conditions._native.
+/* smartgroups.core._native: the two hot loops of a member event, in C (see extension.py).
  *
- * A tree arrives lowered (smartgroups/core/conditions/native.py) into a flat, pre-order array
- * of nodes; Program(nodes) keeps that array contiguous in one object, and calling a Program
- * with (member, now) evaluates it with short-circuits, exactly as the Python predicate of the
- * same tree does (evaluate.py states the semantics; the property tests hold the two to the
+ * 1. The evaluator of condition trees (Program). A tree arrives lowered (conditions/native.py)
+ * into a flat, pre-order array of nodes; Program(nodes) keeps that array contiguous in one
+ * object, and calling a Program with (member, now) evaluates it with short-circuits, exactly
+ * as the Python predicate of the same tree does (evaluate.py states the semantics; the property tests hold the two to the
  * same answers). Deciding a group so touches one object and the values it compares, instead
  * of a function, a code object, its bytecode and its constants: with ten thousand groups that
  * is what keeps a member event's decisions cheap.
@@ -22,8 +22,15 @@
  * IN (the target set contains the value), or for folded text CONTAINS, STARTS or ENDS (with
  * the target text).
  *
- * Errors are Python exceptions, as in the Python predicate; with the values a snapshot holds
- * there are none (evaluation is total).
+ * 2. The cascade (cascade()): matching.cascade, with matching.python_cascade as its reference.
+ * The start groups are queued in a min-heap on (rank, order queued); each is decided once, in
+ * that order: by the caller's decide(group_id, groups_now) or, with a shortcut, for an active
+ * smart group not exempt, as `eligible and program(member, now)` by the evaluator above, with
+ * the member's source mappings read once for the whole cascade. A flip queues the groups that
+ * name the flipped one.
+ *
+ * Errors are Python exceptions, as in the Python code; with the values a snapshot holds there
+ * are none (evaluation is total).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -506,7 +513,7 @@ program_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 }
 
 static PyTypeObject ProgramType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "smartgroups.core.conditions._native.Program",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "smartgroups.core._native.Program",
     .tp_doc = PyDoc_STR("Program(nodes): a lowered condition tree; program(member, now) -> bool"),
     .tp_basicsize = offsetof(Program, nodes),
     .tp_itemsize = sizeof(Node),
@@ -516,6 +523,303 @@ static PyTypeObject ProgramType = {
     .tp_new = program_new,
     .tp_dealloc = (destructor)program_dealloc,
 };
+
+/* -- the cascade --------------------------------------------------------------------------- */
+
+/* A node is matching.Node: (rank, names, time_fields, predicate). */
+enum { NODE_RANK = 0, NODE_NAMES = 1, NODE_TIME_FIELDS = 2, NODE_PREDICATE = 3, NODE_FIELDS = 4 };
+
+typedef struct {
+    Py_ssize_t rank;    /* -1 for a group that is not indexed */
+    Py_ssize_t order;   /* when it was queued: groups of one rank are decided in that order */
+    PyObject *group_id; /* owned */
+    PyObject *node;     /* owned; NULL for a group that is not indexed */
+} Queued;
+
+/* The groups waiting to be decided: a binary min-heap on (rank, order). */
+typedef struct {
+    Queued *items;
+    Py_ssize_t size, capacity, order;
+} Queue;
+
+static inline int
+decided_before(const Queued *a, const Queued *b)
+{
+    return a->rank < b->rank || (a->rank == b->rank && a->order < b->order);
+}
+
+/* Queue a group with its node (borrowed; NULL if not indexed). */
+static int
+queue_push(Queue *queue, PyObject *group_id, PyObject *node)
+{
+    Py_ssize_t rank = -1;
+    if (node != NULL) {
+        if (!PyTuple_Check(node) || PyTuple_GET_SIZE(node) != NODE_FIELDS) {
+            PyErr_SetString(PyExc_TypeError, "a node is (rank, names, time_fields, predicate)");
+            return -1;
+        }
+        rank = PyLong_AsSsize_t(PyTuple_GET_ITEM(node, NODE_RANK));
+        if (rank == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    if (queue->size == queue->capacity) {
+        Py_ssize_t capacity = queue->capacity ? 2 * queue->capacity : 64;
+        Queued *items = PyMem_Realloc(queue->items, (size_t)capacity * sizeof(Queued));
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        queue->items = items;
+        queue->capacity = capacity;
+    }
+    Queued item = {rank, queue->order++, Py_NewRef(group_id), Py_XNewRef(node)};
+    Py_ssize_t at = queue->size++;
+    while (at > 0 && decided_before(&item, &queue->items[(at - 1) / 2])) {
+        queue->items[at] = queue->items[(at - 1) / 2];
+        at = (at - 1) / 2;
+    }
+    queue->items[at] = item;
+    return 0;
+}
+
+/* Take the group to decide next (the queue is not empty); the caller owns its references. */
+static Queued
+queue_pop(Queue *queue)
+{
+    Queued first = queue->items[0];
+    Queued last = queue->items[--queue->size];
+    Py_ssize_t at = 0;
+    for (;;) {
+        Py_ssize_t child = 2 * at + 1;
+        if (child >= queue->size) {
+            break;
+        }
+        if (child + 1 < queue->size && decided_before(&queue->items[child + 1], &queue->items[child])) {
+            child++;
+        }
+        if (!decided_before(&queue->items[child], &last)) {
+            break;
+        }
+        queue->items[at] = queue->items[child];
+        at = child;
+    }
+    queue->items[at] = last;
+    return first;
+}
+
+static void
+queue_release(Queue *queue)
+{
+    for (Py_ssize_t i = 0; i < queue->size; i++) {
+        Py_DECREF(queue->items[i].group_id);
+        Py_XDECREF(queue->items[i].node);
+    }
+    PyMem_Free(queue->items);
+}
+
+/* Truth of callable(a, b). */
+static int
+call_truth(PyObject *callable, PyObject *a, PyObject *b)
+{
+    PyObject *args[2] = {a, b};
+    PyObject *result = PyObject_Vectorcall(callable, args, 2, NULL);
+    if (result == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(result);
+    Py_DECREF(result);
+    return truth;
+}
+
+/* What a cascade decides with: matching.cascade's arguments and its Shortcut's fields. */
+typedef struct {
+    PyObject *nodes, *dependents, *decide, *current;
+    Context member;       /* the shortcut's member and now; member NULL without a shortcut */
+    int eligible;
+    PyObject *exempt;     /* NULL when empty */
+    PyObject *timed;
+    PyObject *queued;     /* every group queued so far (a set) */
+    PyObject *flipped;    /* every group flipped so far (a set) */
+    PyObject *groups_now; /* current ^ flipped, once built (stale while `stale`) */
+    int stale;
+} Cascade;
+
+/* The verdict of one queued group, as python_cascade reaches it. */
+static int
+verdict_of(Cascade *run, const Queued *item)
+{
+    PyObject *node = item->node;
+    if (node != NULL && PySet_GET_SIZE(run->flipped) > 0) {
+        PyObject *names = PyTuple_GET_ITEM(node, NODE_NAMES);
+        int sees_a_flip = PyObject_IsTrue(names);
+        if (sees_a_flip > 0) {
+            sees_a_flip = holds(names, run->flipped, 0);
+        }
+        if (sees_a_flip < 0) {
+            return -1;
+        }
+        if (sees_a_flip) {
+            if (run->stale) {
+                Py_SETREF(run->groups_now, PyNumber_Xor(run->current, run->flipped));
+                if (run->groups_now == NULL) {
+                    return -1;
+                }
+                run->stale = 0;
+            }
+            return call_truth(run->decide, item->group_id, run->groups_now);
+        }
+    }
+    PyObject *predicate = node != NULL ? PyTuple_GET_ITEM(node, NODE_PREDICATE) : Py_None;
+    if (run->member.member == NULL || predicate == Py_None) {
+        return call_truth(run->decide, item->group_id, run->current);
+    }
+    if (run->exempt != NULL) {
+        int exempt = PySequence_Contains(run->exempt, item->group_id);
+        if (exempt != 0) {
+            return exempt < 0 ? -1 : call_truth(run->decide, item->group_id, run->current);
+        }
+    }
+    if (!run->eligible) {
+        return 0;
+    }
+    int timed = PyObject_IsTrue(PyTuple_GET_ITEM(node, NODE_TIME_FIELDS));
+    if (timed < 0 || (timed && PyList_Append(run->timed, item->group_id) < 0)) {
+        return -1;
+    }
+    if (Py_IS_TYPE(predicate, &ProgramType)) {
+        return eval_node(((Program *)predicate)->nodes, 0, &run->member);
+    }
+    return call_truth(predicate, run->member.member, run->member.now);
+}
+
+/* Queue the groups naming a group that flipped (those not queued yet). */
+static int
+queue_dependents(Cascade *run, Queue *queue, PyObject *group_id)
+{
+    PyObject *dependents = PyDict_GetItemWithError(run->dependents, group_id);
+    if (dependents == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *iterator = PyObject_GetIter(dependents);
+    if (iterator == NULL) {
+        return -1;
+    }
+    PyObject *dependent;
+    int status = 0;
+    while (status == 0 && (dependent = PyIter_Next(iterator)) != NULL) {
+        int queued = PySet_Contains(run->queued, dependent);
+        if (queued < 0) {
+            status = -1;
+        }
+        else if (!queued) {
+            PyObject *node = PyDict_GetItemWithError(run->nodes, dependent);
+            if (node == NULL) {
+                if (!PyErr_Occurred()) {
+                    PyErr_SetObject(PyExc_KeyError, dependent);
+                }
+                status = -1;
+            }
+            else if (PySet_Add(run->queued, dependent) < 0 || queue_push(queue, dependent, node) < 0) {
+                status = -1;
+            }
+        }
+        Py_DECREF(dependent);
+    }
+    Py_DECREF(iterator);
+    return status < 0 || PyErr_Occurred() ? -1 : 0;
+}
+
+/* Decide the queued groups in (rank, order); append the flips. */
+static int
+run_cascade(Cascade *run, Queue *queue, PyObject *flips)
+{
+    while (queue->size > 0) {
+        Queued item = queue_pop(queue);
+        int status = verdict_of(run, &item);
+        int verdict = status;
+        if (status >= 0) {
+            int member = PySet_Contains(run->current, item.group_id);
+            status = member < 0 ? -1 : member == verdict ? 1 : 0; /* 1: no flip */
+        }
+        if (status == 0) {
+            PyObject *flip = PyTuple_Pack(2, item.group_id, verdict ? Py_True : Py_False);
+            status = flip == NULL || PySet_Add(run->flipped, item.group_id) < 0 ||
+                             PyList_Append(flips, flip) < 0 ||
+                             queue_dependents(run, queue, item.group_id) < 0
+                         ? -1
+                         : 0;
+            Py_XDECREF(flip);
+            run->stale = 1;
+        }
+        Py_DECREF(item.group_id);
+        Py_XDECREF(item.node);
+        if (status < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+cascade(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 && nargs != 10) {
+        PyErr_SetString(PyExc_TypeError,
+                        "cascade(nodes, dependents, start, decide, current"
+                        "[, member, now, eligible, exempt, timed])");
+        return NULL;
+    }
+    if (!PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyAnySet_Check(args[4]) ||
+        (nargs == 10 && !PyList_Check(args[9]))) {
+        PyErr_SetString(PyExc_TypeError, "nodes and dependents are dicts, current a set, timed a list");
+        return NULL;
+    }
+    Cascade run = {0};
+    run.nodes = args[0];
+    run.dependents = args[1];
+    run.decide = args[3];
+    run.current = args[4];
+    if (nargs == 10) {
+        run.member.member = args[5];
+        run.member.now = args[6];
+        run.eligible = PyObject_IsTrue(args[7]);
+        Py_ssize_t exempt = PyObject_Length(args[8]);
+        if (run.eligible < 0 || exempt < 0) {
+            return NULL;
+        }
+        run.exempt = exempt > 0 ? args[8] : NULL;
+        run.timed = args[9];
+    }
+    Queue queue = {NULL, 0, 0, 0};
+    PyObject *flips = PyList_New(0);
+    run.queued = PySet_New(args[2]);
+    run.flipped = PySet_New(NULL);
+    run.groups_now = Py_NewRef(run.current);
+    int status = flips == NULL || run.queued == NULL || run.flipped == NULL ? -1 : 0;
+    Py_ssize_t position = 0;
+    PyObject *group_id;
+    Py_hash_t hash;
+    while (status == 0 && _PySet_NextEntry(run.queued, &position, &group_id, &hash)) {
+        PyObject *node = PyDict_GetItemWithError(run.nodes, group_id);
+        status = (node == NULL && PyErr_Occurred()) || queue_push(&queue, group_id, node) < 0 ? -1 : 0;
+    }
+    if (status == 0) {
+        status = run_cascade(&run, &queue, flips);
+    }
+    queue_release(&queue);
+    for (int i = 0; i < S_COUNT; i++) {
+        Py_XDECREF(run.member.sources[i]);
+    }
+    Py_XDECREF(run.queued);
+    Py_XDECREF(run.flipped);
+    Py_DECREF(run.groups_now);
+    if (status < 0) {
+        Py_XDECREF(flips);
+        return NULL;
+    }
+    return flips;
+}
 
 static PyObject *
 configure(PyObject *module, PyObject *args)
@@ -531,6 +835,9 @@ configure(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
+    {"cascade", (PyCFunction)(void (*)(void))cascade, METH_FASTCALL,
+     PyDoc_STR("cascade(nodes, dependents, start, decide, current[, member, now, eligible, "
+               "exempt, timed]): matching.cascade (python_cascade is its reference)")},
     {"configure", configure, METH_VARARGS,
      PyDoc_STR("configure(fold, parse_instant, memo): the Python helpers programs call")},
     {NULL, NULL, 0, NULL},
@@ -538,8 +845,8 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "smartgroups.core.conditions._native",
-    .m_doc = PyDoc_STR("The native evaluator of lowered condition trees (see native.py)."),
+    .m_name = "smartgroups.core._native",
+    .m_doc = PyDoc_STR("The native evaluator of condition trees and the cascade (see extension.py)."),
     .m_size = -1,
     .m_methods = module_methods,
 };

@@ -1,6 +1,5 @@
 """Properties of matching: candidates = a brute-force scan; cascade = a naive fixpoint; the
-native cascade = the Python one, call for call; the shortcut = calling ``decide``; the native
-collect = the Python one.
+native cascade = the Python one, call for call; the shortcut = calling ``decide``.
 
 Groups are created (and some deactivated) through the real catalog, so the ``groups``
 references form a DAG exactly as in production, and decided with the real evaluator.
@@ -8,7 +7,6 @@ references form a DAG exactly as in production, and decided with the real evalua
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,14 +16,7 @@ from hypothesis import strategies as st
 from smartgroups.core.catalog import Group, SpaceCatalog
 from smartgroups.core.commands import parse_command
 from smartgroups.core.conditions import evaluate, native
-from smartgroups.core.matching import (
-    GroupIndex,
-    Shortcut,
-    _collect,
-    cascade,
-    python_cascade,
-    python_collect,
-)
+from smartgroups.core.matching import GroupIndex, Shortcut, cascade, python_cascade
 from smartgroups.core.snapshot import MemberSnapshot
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -321,39 +312,3 @@ def test_the_shortcut_decides_as_decide_would(
         assert not covered(group_id) or sees_a_flip
     decided_here = [g for g in start if covered(g) and g not in asked]
     assert set(shortcut.timed) == {g for g in decided_here if eligible and index.time_fields(g)}
-
-
-@dataclass
-class Uses:
-    """The group sets of one trigger, as ``flips.Entry`` holds them."""
-
-    positive: set[str]
-    negative_in: set[str]
-
-
-GROUP_IDS = st.sampled_from([f"g{i}" for i in range(12)])
-
-
-@settings(max_examples=500, deadline=None)
-@given(
-    uses=st.lists(st.builds(Uses, st.sets(GROUP_IDS), st.sets(GROUP_IDS)), max_size=6),
-    rose=st.booleans(),
-    current=st.frozensets(GROUP_IDS),
-    found=st.sets(GROUP_IDS),
-)
-def test_the_native_collect_agrees_with_the_python_one(
-    uses: list[Uses], rose: bool, current: frozenset[str], found: set[str]
-) -> None:
-    """And both are the set algebra of the definition: a rise brings in groups where the trigger
-    is positive and the member is out, or negative and in; a fall the other way round."""
-    assert native.AVAILABLE and _collect is not python_collect
-    expected = set(found)
-    for entry in uses:
-        ins, outs = (
-            (entry.negative_in, entry.positive) if rose else (entry.positive, entry.negative_in)
-        )
-        expected |= {g for g in ins if g in current} | {g for g in outs if g not in current}
-    for run in (python_collect, _collect):
-        collected = set(found)
-        run(iter(uses), rose, current, collected)  # type: ignore[arg-type]
-        assert collected == expected

@@ -1,4 +1,4 @@
-/* smartgroups.core._native: the hot loops of a member event, in C (see extension.py).
+/* smartgroups.core._native: the two hot loops of a member event, in C (see extension.py).
  *
  * 1. The evaluator of condition trees (Program). A tree arrives lowered (conditions/native.py)
  * into a flat, pre-order array of nodes; Program(nodes) keeps that array contiguous in one
@@ -22,10 +22,7 @@
  * IN (the target set contains the value), or for folded text CONTAINS, STARTS or ENDS (with
  * the target text).
  *
- * 2. The groups a change of triggers can flip (collect()): matching.python_collect, for one
- * batch of triggers that rose or fell, each read by its group sets (flips.Entry).
- *
- * 3. The cascade (cascade()): matching.cascade, with matching.python_cascade as its reference.
+ * 2. The cascade (cascade()): matching.cascade, with matching.python_cascade as its reference.
  * The start groups are queued in a min-heap on (rank, order queued); each is decided once, in
  * that order: by the caller's decide(group_id, groups_now) or, with a shortcut, for an active
  * smart group not exempt, as `eligible and program(member, now)` by the evaluator above, with
@@ -527,65 +524,6 @@ static PyTypeObject ProgramType = {
     .tp_dealloc = (destructor)program_dealloc,
 };
 
-/* -- affected groups ------------------------------------------------------------------------ */
-
-static PyObject *positive_name = NULL;
-static PyObject *negative_name = NULL;
-
-/* Add to `found` each group of the set `groups` that is in `current` (want_in) or out of it. */
-static int
-add_where(PyObject *found, PyObject *groups, PyObject *current, int want_in)
-{
-    if (!PyAnySet_Check(groups)) {
-        PyErr_SetString(PyExc_TypeError, "an entry's groups are a set");
-        return -1;
-    }
-    Py_ssize_t position = 0;
-    PyObject *group_id;
-    Py_hash_t hash;
-    while (_PySet_NextEntry(groups, &position, &group_id, &hash)) {
-        int in = PySet_Contains(current, group_id);
-        if (in < 0 || (in == want_in && PySet_Add(found, group_id) < 0)) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* collect(entries, rose, current, found): matching.python_collect. */
-static PyObject *
-collect(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 4 || !PyAnySet_Check(args[2]) || !PySet_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "collect(entries, rose, current: set, found: set)");
-        return NULL;
-    }
-    int rose = PyObject_IsTrue(args[1]);
-    PyObject *iterator = rose < 0 ? NULL : PyObject_GetIter(args[0]);
-    if (iterator == NULL) {
-        return NULL;
-    }
-    PyObject *entry;
-    int status = 0;
-    while (status == 0 && (entry = PyIter_Next(iterator)) != NULL) {
-        PyObject *positive = PyObject_GetAttr(entry, positive_name);
-        PyObject *negative = positive == NULL ? NULL : PyObject_GetAttr(entry, negative_name);
-        /* a rise brings in where positive and out, or negative and in; a fall the reverse */
-        status = negative == NULL || add_where(args[3], positive, args[2], !rose) < 0 ||
-                         (PySet_GET_SIZE(negative) > 0 && add_where(args[3], negative, args[2], rose) < 0)
-                     ? -1
-                     : 0;
-        Py_XDECREF(positive);
-        Py_XDECREF(negative);
-        Py_DECREF(entry);
-    }
-    Py_DECREF(iterator);
-    if (status < 0 || PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
 /* -- the cascade --------------------------------------------------------------------------- */
 
 /* A node is matching.Node: (rank, names, time_fields, predicate). */
@@ -897,8 +835,6 @@ configure(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
-    {"collect", (PyCFunction)(void (*)(void))collect, METH_FASTCALL,
-     PyDoc_STR("collect(entries, rose, current, found): matching.python_collect")},
     {"cascade", (PyCFunction)(void (*)(void))cascade, METH_FASTCALL,
      PyDoc_STR("cascade(nodes, dependents, start, decide, current[, member, now, eligible, "
                "exempt, timed]): matching.cascade (python_cascade is its reference)")},
@@ -926,10 +862,7 @@ PyInit__native(void)
         }
     }
     get_name = PyUnicode_InternFromString("get");
-    positive_name = PyUnicode_InternFromString("positive");
-    negative_name = PyUnicode_InternFromString("negative_in");
-    if (get_name == NULL || positive_name == NULL || negative_name == NULL ||
-        PyType_Ready(&ProgramType) < 0) {
+    if (get_name == NULL || PyType_Ready(&ProgramType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&native_module);

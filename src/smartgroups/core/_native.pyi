@@ -26,6 +26,3 @@ def cascade(
     timed: list[str] = ...,
     /,
 ) -> list[tuple[str, bool]]: ...
-def collect(
-    entries: Iterable[object], rose: bool, current: frozenset[str], found: set[str], /
-) -> None: ...

@@ -36,10 +36,9 @@ polarity) or fell (negative polarity), and only become false through the opposit
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import itemgetter
 from typing import Any
 
 from smartgroups.core.conditions import All, AnyOf, Condition, Not, Trigger
@@ -235,38 +234,22 @@ class FieldTriggers:
     def flips(self, old: object, new: object, now: datetime) -> Iterator[tuple[Entry, bool]]:
         """``(entry, rose)`` for every trigger whose truth at ``now`` differs between ``old``
         and ``new``: by the value indexes alone, except the scanned kinds, which are tested."""
-        for entries, rose in self.batches(old, new, now):
-            for entry in entries:
-                yield entry, rose
-
-    def batches(
-        self, old: object, new: object, now: datetime
-    ) -> Iterator[tuple[Iterable[Entry], bool]]:
-        """:meth:`flips` in batches: ``(entries, rose)``, every entry of a batch having changed
-        the same way. A crossed threshold column is one batch, walked in C by its consumer."""
-        if self.scanned:
-            changed: tuple[list[Entry], list[Entry]] = ([], [])  # (fell, rose)
-            for entry in self.scanned:
-                test = entry.test
-                after = test(new, now)
-                if test(old, now) != after:
-                    changed[after != entry.negative].append(entry)
-            yield from _sides(changed)
+        for entry in self.scanned:
+            test = entry.test
+            after = test(new, now)
+            if test(old, now) != after:
+                yield entry, after != entry.negative
         if self.keyed:
             was, is_now = self._keyed_true(old), self._keyed_true(new)
             if was is not is_now:
-                changed = ([], [])
                 for entry in was ^ is_now:
-                    changed[(entry in is_now) != entry.negative].append(entry)
-                yield from _sides(changed)
+                    yield entry, (entry in is_now) != entry.negative
         if self.options:
-            yield from _sides(self._option_flips(old, new))
+            yield from self._option_flips(old, new)
         by_serial = self.by_serial
         if self.ranges:
-            changed = ([], [])
             for serial, rose in self._range_flips(old, new):
-                changed[rose].append(by_serial[serial])
-            yield from _sides(changed)
+                yield by_serial[serial], rose
         if not self.thresholds:
             return
         keys: dict[str, tuple[Any, Any]] = {}
@@ -276,8 +259,9 @@ class FieldTriggers:
                 pair = keys[kind] = _sort_keys(kind, old, new, now)
             crossed = _crossed(column, _SIDES[op], *pair)
             if crossed is not None:
-                items, rose = crossed  # (no threshold op is a negative one)
-                yield map(by_serial.__getitem__, map(_SERIAL, items)), rose
+                items, rose = crossed
+                for _, serial in items:  # (no threshold op is a negative one)
+                    yield by_serial[serial], rose
 
     def _keyed_true(self, value: object) -> set[Entry] | frozenset[Entry]:
         """The ``eq``/``in`` triggers (positive twins) true for ``value``: those naming one of
@@ -314,18 +298,16 @@ class FieldTriggers:
                 for serial in ends ^ starts:
                     yield serial, (serial in starts) == (b == y)
 
-    def _option_flips(self, old: object, new: object) -> tuple[list[Entry], list[Entry]]:
-        """The ``has_any``/``has_all`` (and ``has_none``) triggers that fell and rose: those
-        naming an added or removed option, decided on the folded option sets (what the evaluator
-        compares; a value that is not a list of strings has none, and a trigger names at least
-        one option)."""
+    def _option_flips(self, old: object, new: object) -> Iterator[tuple[Entry, bool]]:
+        """``has_any``/``has_all`` (and ``has_none``) triggers naming an added or removed option,
+        decided on the folded option sets (what the evaluator compares; a value that is not a
+        list of strings has none, and a trigger names at least one option)."""
         before, after = _options(old), _options(new)
         found: set[Entry] = set()
         for option in before ^ after:
             bucket = self.options.get(option)
             if bucket:
                 found |= bucket
-        changed: tuple[list[Entry], list[Entry]] = ([], [])
         for entry in found:
             target = entry.twin.value
             assert isinstance(target, frozenset)
@@ -334,8 +316,7 @@ class FieldTriggers:
             else:
                 was, now_true = target <= before, target <= after
             if was != now_true:
-                changed[now_true != entry.negative].append(entry)
-        return changed
+                yield entry, now_true != entry.negative
 
     def elapsed(self, value: object, since: datetime, now: datetime) -> set[Entry]:
         """The time-relative triggers whose truth for ``value`` changes at an instant of
@@ -373,16 +354,6 @@ class FieldTriggers:
 
 
 _TICK = timedelta(microseconds=1)
-_SERIAL = itemgetter(1)  # of a column's (bound, serial)
-
-
-def _sides(changed: tuple[list[Entry], list[Entry]]) -> Iterator[tuple[list[Entry], bool]]:
-    """The non-empty batches of ``(fell, rose)``."""
-    fell, rose = changed
-    if fell:
-        yield fell, False
-    if rose:
-        yield rose, True
 
 
 _SIDES: dict[str, tuple[bool, bool]] = {

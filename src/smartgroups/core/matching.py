@@ -25,10 +25,9 @@ exist before it and a named group cannot be deleted — so :meth:`GroupIndex.add
 given the member's current group set (the caller folds eligibility, blacklists, static lists
 and conditions into it) and the member's current groups, and returns the flips. With a
 :class:`Shortcut`, it decides the common case itself (an active smart group: eligibility and its
-compiled conditions) without calling back. Where the native extension is built, the whole
-cascade runs there, and so does the set algebra of :meth:`GroupIndex.affected`
-(:func:`python_cascade` and :func:`python_collect` are their references, held to the same
-answers by the property tests).
+compiled conditions) without calling back; where the native extension is built, the whole
+cascade runs there (:func:`python_cascade` is its reference, held to the same answers by the
+property tests).
 
 Why each group is decided **at most once** per cascade: groups wait in one bucket per rank and
 the buckets are taken in increasing rank. A group is only ever queued as a dependent of a group
@@ -49,7 +48,7 @@ from smartgroups.core.catalog import Group
 from smartgroups.core.conditions import Predicate, Trigger, compile_condition
 from smartgroups.core.conditions.model import time_fields
 from smartgroups.core.extension import NATIVE as _native
-from smartgroups.core.flips import Entry, FieldTriggers, polarities
+from smartgroups.core.flips import FieldTriggers, polarities
 from smartgroups.core.snapshot import MemberSnapshot
 
 Decide = Callable[[str, frozenset[str]], bool]
@@ -188,12 +187,26 @@ class GroupIndex:
         change its membership — a rise for a group the member is out of, a fall for one it is
         in, inverted under ``not``. See :mod:`smartgroups.core.flips`.
         """
-        found: set[str] = set()
+        # groups using a trigger that rose / fell, positively or under a `not`
+        rose_in, rose_not, fell_in, fell_not = set(), set(), set(), set()
         for field_name, (old, new) in changes.items():
             table = self._triggers.get(field_name)
-            if table is not None:
-                for entries, rose in table.batches(old, new, now):
-                    _collect(entries, rose, current, found)
+            if table is None:
+                continue
+            for entry, rose in table.flips(old, new, now):
+                if rose:
+                    rose_in |= entry.positive
+                    if entry.negative_in:
+                        rose_not |= entry.negative_in
+                else:
+                    fell_in |= entry.positive
+                    if entry.negative_in:
+                        fell_not |= entry.negative_in
+        # non-members may join through a rise, members leave through a fall (inverted by `not`)
+        found = rose_in - current
+        found |= fell_in & current
+        found |= rose_not & current
+        found |= fell_not - current
         return found
 
     def elapsed(self, values: Mapping[str, tuple[object, datetime]], now: datetime) -> set[str]:
@@ -249,28 +262,6 @@ class GroupIndex:
                         raise ValueError(f"'groups' triggers form a cycle through {group_id!r}")
                     nodes[dependent] = node._replace(rank=need)
                     stack.append(dependent)
-
-
-def python_collect(
-    entries: Iterable[Entry], rose: bool, current: frozenset[str], found: set[str]
-) -> None:
-    """Add to ``found`` the groups whose membership a change of ``entries`` can flip.
-
-    Every one of ``entries`` rose (``rose``) or fell. Where a trigger is positive, a rise can
-    only bring in a group the member is out of and a fall only take it out of one it is in;
-    under a ``not``, the other way round (see :mod:`smartgroups.core.flips`). The native
-    ``collect`` does the same, in C.
-    """
-    for entry in entries:
-        if rose:
-            found |= entry.positive - current
-            found |= entry.negative_in & current
-        else:
-            found |= entry.positive & current
-            found |= entry.negative_in - current
-
-
-_collect = _native.collect if _native is not None else python_collect
 
 
 def cascade(

@@ -300,6 +300,20 @@ holds(PyObject *target, PyObject *have, int all)
     return truth >= 0 && PyErr_Occurred() ? -1 : truth;
 }
 
+/* Truth of callable(a, b). */
+static int
+call_truth(PyObject *callable, PyObject *a, PyObject *b)
+{
+    PyObject *args[2] = {a, b};
+    PyObject *result = PyObject_Vectorcall(callable, args, 2, NULL);
+    if (result == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(result);
+    Py_DECREF(result);
+    return truth;
+}
+
 /* -- evaluation ---------------------------------------------------------------------------- */
 
 static int
@@ -354,16 +368,8 @@ test_value(const Node *node, PyObject *value, Context *ctx)
     case K_GROUPS_ANY:
     case K_GROUPS_ALL:
         return PyAnySet_Check(value) ? holds(node->target, value, node->conv == K_GROUPS_ALL) : 0;
-    default: {
-        PyObject *args[2] = {value, ctx->now};
-        PyObject *result = PyObject_Vectorcall(node->target, args, 2, NULL);
-        if (result == NULL) {
-            return -1;
-        }
-        int truth = PyObject_IsTrue(result);
-        Py_DECREF(result);
-        return truth;
-    }
+    default:
+        return call_truth(node->target, value, ctx->now);
     }
 }
 
@@ -616,20 +622,6 @@ queue_release(Queue *queue)
         Py_XDECREF(queue->items[i].node);
     }
     PyMem_Free(queue->items);
-}
-
-/* Truth of callable(a, b). */
-static int
-call_truth(PyObject *callable, PyObject *a, PyObject *b)
-{
-    PyObject *args[2] = {a, b};
-    PyObject *result = PyObject_Vectorcall(callable, args, 2, NULL);
-    if (result == NULL) {
-        return -1;
-    }
-    int truth = PyObject_IsTrue(result);
-    Py_DECREF(result);
-    return truth;
 }
 
 /* What a cascade decides with: matching.cascade's arguments and its Shortcut's fields. */

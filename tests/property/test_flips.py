@@ -20,7 +20,7 @@ from smartgroups.core.catalog import SpaceCatalog
 from smartgroups.core.commands import parse_command
 from smartgroups.core.conditions import evaluate
 from smartgroups.core.conditions.model import Trigger
-from smartgroups.core.flips import POSITIVE, FieldTriggers
+from smartgroups.core.flips import NEGATIVE, POSITIVE, FieldTriggers
 from smartgroups.core.matching import GroupIndex, cascade
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.values import parse_instant
@@ -38,7 +38,18 @@ TYPES = {
     "profile.tags": "multi_select",
     "profile.last_active_at": "date",
 }
-TEXTS = ["a", "A", "ab", "Ab c", "é", "x@acme.com", "y@Mail.ACME.com", "z@other.org"]
+TEXTS = [
+    "a",
+    "A",
+    "ab",
+    "Ab c",
+    "é",
+    "Straße",  # casefolds to "strasse", as "STRASSE" does (lower() would not)
+    "STRASSE",
+    "x@acme.com",
+    "y@Mail.ACME.com",
+    "z@other.org",
+]
 NUMBERS = [0, 1, 1.0, 2.5, 3, -1]
 DATES = [
     "2026-01-01",
@@ -222,7 +233,20 @@ def test_flips_are_exactly_the_triggers_whose_truth_changed(
 ) -> None:
     """Per distinct trigger on a field, ``flips`` yields once each trigger whose truth differs
     between the old and the new value, with ``rose`` its new truth, and nothing else: the
-    value indexes (thresholds, ranges, keys, options) are exact, not supersets."""
+    value indexes (thresholds, ranges, keys, options, texts) are exact, not supersets."""
+    check_flips(field, data)
+
+
+@settings(max_examples=600, deadline=None)
+@given(field=st.sampled_from(["property.m", "profile.tags", "property.t"]), data=st.data())
+def test_option_and_text_flips_are_exact(field: str, data: st.DataObject) -> None:
+    """The same, more often on option lists and texts, where the set algebra of ``has_any``
+    (an option added while another stays held), ``has_all`` and the folded text tests need
+    many shapes to be seen."""
+    check_flips(field, data)
+
+
+def check_flips(field: str, data: st.DataObject) -> None:
     conditions = data.draw(st.lists(triggers_on(field), min_size=1, max_size=10))
     catalog, ids = catalog_with(conditions)
     table = FieldTriggers()
@@ -314,3 +338,48 @@ def test_due_instants_and_elapsed_changes_follow_the_evaluator(
     before_due = due - MICROSECOND
     assert not any(changes_within(g, since, before_due) for g in ids)
     assert any(verdict(g, before_due) != verdict(g, due) for g in ids)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    field=st.sampled_from(sorted(TYPES)),
+    polarity=st.lists(st.sampled_from([POSITIVE, NEGATIVE, POSITIVE | NEGATIVE]), min_size=13),
+    removed=st.sets(st.integers(0, 12), max_size=6),
+    data=st.data(),
+)
+def test_spread_gives_the_groups_of_the_flips_by_direction_and_polarity(
+    field: str, polarity: list[int], removed: set[int], data: st.DataObject
+) -> None:
+    """``spread`` (what ``affected`` uses) puts each group of a flipped trigger in the set of
+    its direction and polarity, exactly as ``flips`` names them: the column slices and the
+    per-trigger path agree, under ``not`` too, after groups were removed as well. Groups share
+    triggers now and then, so one trigger's groups mix polarities."""
+    conditions = data.draw(st.lists(triggers_on(field), min_size=1, max_size=10))
+    catalog, ids = catalog_with(conditions + conditions[:3])  # a few triggers used twice
+    table = FieldTriggers()
+    for group_id, bits in zip(ids, polarity, strict=False):  # (ids: at most 13)
+        trigger = catalog.groups[group_id].conditions
+        assert isinstance(trigger, Trigger)
+        table.add(trigger, group_id, bits)
+    for i in removed & set(range(len(ids))):
+        trigger = catalog.groups[ids[i]].conditions
+        assert isinstance(trigger, Trigger)
+        table.discard(trigger, ids[i])
+    old, new = data.draw(member_value(field)), data.draw(member_value(field))
+    expected: dict[tuple[bool, bool], set[str]] = {
+        (rose, negative): set() for rose in (True, False) for negative in (False, True)
+    }
+    for entry, rose in table.flips(old, new, NOW):
+        expected[rose, False] |= entry.positive
+        expected[rose, True] |= entry.negative_in
+    found: dict[tuple[bool, bool], set[str]] = {key: set() for key in expected}
+    table.spread(
+        old,
+        new,
+        NOW,
+        found[True, False],
+        found[True, True],
+        found[False, False],
+        found[False, True],
+    )
+    assert found == expected

@@ -188,20 +188,14 @@ class GroupIndex:
         in, inverted under ``not``. See :mod:`smartgroups.core.flips`.
         """
         # groups using a trigger that rose / fell, positively or under a `not`
-        rose_in, rose_not, fell_in, fell_not = set(), set(), set(), set()
+        rose_in: set[str] = set()
+        rose_not: set[str] = set()
+        fell_in: set[str] = set()
+        fell_not: set[str] = set()
         for field_name, (old, new) in changes.items():
             table = self._triggers.get(field_name)
-            if table is None:
-                continue
-            for entry, rose in table.flips(old, new, now):
-                if rose:
-                    rose_in |= entry.positive
-                    if entry.negative_in:
-                        rose_not |= entry.negative_in
-                else:
-                    fell_in |= entry.positive
-                    if entry.negative_in:
-                        fell_not |= entry.negative_in
+            if table is not None:
+                table.spread(old, new, now, rose_in, rose_not, fell_in, fell_not)
         # non-members may join through a rise, members leave through a fall (inverted by `not`)
         found = rose_in - current
         found |= fell_in & current

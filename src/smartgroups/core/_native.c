@@ -26,8 +26,10 @@
  * The start groups are queued in a min-heap on (rank, order queued); each is decided once, in
  * that order: by the caller's decide(group_id, groups_now) or, with a shortcut, for an active
  * smart group not exempt, as `eligible and program(member, now)` by the evaluator above, with
- * the member's source mappings read once for the whole cascade. A flip queues the groups that
- * name the flipped one.
+ * the member's source mappings read once for the whole cascade. A group that names a flipped
+ * group sees the member's groups with the flips applied: the evaluator's has_any/has_all read
+ * `current` and toggle the flipped ids, so the updated set is only built for a test that reads
+ * it whole (or for decide). A flip queues the groups that name the flipped one.
  *
  * Errors are Python exceptions, as in the Python code; with the values a snapshot holds there
  * are none (evaluation is total).
@@ -75,6 +77,11 @@ typedef struct {
     PyObject *member;
     PyObject *now;
     PyObject *sources[S_COUNT]; /* owned, read on first use */
+    /* A cascade's view of a member whose groups changed: the groups are sources[S_GROUPS]
+     * (borrowed) with the membership of each group in `flipped` (borrowed) toggled, without
+     * building that set unless a test other than has_any/has_all reads it (`rebuilt`, owned). */
+    PyObject *flipped;
+    PyObject *rebuilt;
 } Context;
 
 /* Set once by configure(): the Python fold of a str, parse_instant and its memo. */
@@ -107,6 +114,12 @@ read_value(const Node *node, Context *ctx)
         return NULL;
     }
     if (node->source == S_GROUPS) {
+        if (ctx->flipped != NULL && node->conv != K_GROUPS_ANY && node->conv != K_GROUPS_ALL) {
+            if (ctx->rebuilt == NULL) {
+                ctx->rebuilt = PyNumber_Xor(mapping, ctx->flipped);
+            }
+            return Py_XNewRef(ctx->rebuilt);
+        }
         return Py_NewRef(mapping);
     }
     if (PyDict_CheckExact(mapping)) {
@@ -278,9 +291,10 @@ folded_options(PyObject *value)
     return items;
 }
 
-/* Whether the set `have` holds any (all == 0) or every (all == 1) item of the target set. */
+/* Whether the set `have` holds any (all == 0) or every (all == 1) item of the target set; with
+ * `flipped` (else NULL), `have` with the membership of the items of `flipped` toggled. */
 static int
-holds(PyObject *target, PyObject *have, int all)
+holds(PyObject *target, PyObject *have, PyObject *flipped, int all)
 {
     PyObject *iterator = PyObject_GetIter(target);
     if (iterator == NULL) {
@@ -290,6 +304,10 @@ holds(PyObject *target, PyObject *have, int all)
     PyObject *item;
     while ((item = PyIter_Next(iterator)) != NULL) {
         int in = PySet_Contains(have, item);
+        if (flipped != NULL && in >= 0) {
+            int toggled = PySet_Contains(flipped, item);
+            in = toggled < 0 ? -1 : in ^ toggled;
+        }
         Py_DECREF(item);
         if (in != all) {
             truth = in;
@@ -361,13 +379,18 @@ test_value(const Node *node, PyObject *value, Context *ctx)
         if (items == NULL) {
             return -1;
         }
-        int truth = items == Py_None ? 0 : holds(node->target, items, node->conv == K_OPTIONS_ALL);
+        int truth = items == Py_None ? 0 : holds(node->target, items, NULL, node->conv == K_OPTIONS_ALL);
         Py_DECREF(items);
         return truth;
     }
     case K_GROUPS_ANY:
     case K_GROUPS_ALL:
-        return PyAnySet_Check(value) ? holds(node->target, value, node->conv == K_GROUPS_ALL) : 0;
+        if (!PyAnySet_Check(value)) {
+            return 0;
+        }
+        /* the view's groups are read here without building them (read_value's mapping) */
+        return holds(node->target, value, node->source == S_GROUPS ? ctx->flipped : NULL,
+                     node->conv == K_GROUPS_ALL);
     default:
         return call_truth(node->target, value, ctx->now);
     }
@@ -414,7 +437,7 @@ program_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObjec
         PyErr_SetString(PyExc_TypeError, "a program takes (member, now)");
         return NULL;
     }
-    Context ctx = {args[0], args[1], {NULL, NULL, NULL, NULL}};
+    Context ctx = {args[0], args[1], {NULL, NULL, NULL, NULL}, NULL, NULL};
     int truth = eval_node(((Program *)self)->nodes, 0, &ctx);
     for (int i = 0; i < S_COUNT; i++) {
         Py_XDECREF(ctx.sources[i]);
@@ -637,40 +660,64 @@ typedef struct {
     int stale;
 } Cascade;
 
+/* A program on the member as a group that sees flips does: the groups are `current` with the
+ * flipped ones toggled (the sources the view reads first are handed to the cascade's context,
+ * which owns them). */
+static int
+eval_seeing_flips(Cascade *run, Program *program)
+{
+    Context view = run->member;
+    view.sources[S_GROUPS] = run->current;
+    view.flipped = run->flipped;
+    view.rebuilt = NULL;
+    int truth = eval_node(program->nodes, 0, &view);
+    for (int i = 0; i < S_GROUPS; i++) {
+        if (run->member.sources[i] == NULL) {
+            run->member.sources[i] = view.sources[i];
+        }
+    }
+    Py_XDECREF(view.rebuilt);
+    return truth;
+}
+
 /* The verdict of one queued group, as python_cascade reaches it. */
 static int
 verdict_of(Cascade *run, const Queued *item)
 {
     PyObject *node = item->node;
+    int sees_a_flip = 0;
     if (node != NULL && PySet_GET_SIZE(run->flipped) > 0) {
         PyObject *names = PyTuple_GET_ITEM(node, NODE_NAMES);
-        int sees_a_flip = PyObject_IsTrue(names);
+        sees_a_flip = PyObject_IsTrue(names);
         if (sees_a_flip > 0) {
-            sees_a_flip = holds(names, run->flipped, 0);
+            sees_a_flip = holds(names, run->flipped, NULL, 0);
         }
         if (sees_a_flip < 0) {
             return -1;
         }
-        if (sees_a_flip) {
-            if (run->stale) {
-                Py_SETREF(run->groups_now, PyNumber_Xor(run->current, run->flipped));
-                if (run->groups_now == NULL) {
-                    return -1;
-                }
-                run->stale = 0;
-            }
-            return call_truth(run->decide, item->group_id, run->groups_now);
-        }
     }
     PyObject *predicate = node != NULL ? PyTuple_GET_ITEM(node, NODE_PREDICATE) : Py_None;
-    if (run->member.member == NULL || predicate == Py_None) {
-        return call_truth(run->decide, item->group_id, run->current);
-    }
-    if (run->exempt != NULL) {
+    int covered = run->member.member != NULL && predicate != Py_None;
+    if (covered && run->exempt != NULL) {
         int exempt = PySequence_Contains(run->exempt, item->group_id);
-        if (exempt != 0) {
-            return exempt < 0 ? -1 : call_truth(run->decide, item->group_id, run->current);
+        if (exempt < 0) {
+            return -1;
         }
+        covered = !exempt;
+    }
+    int native = covered && Py_IS_TYPE(predicate, &ProgramType);
+    if (sees_a_flip && !native) {
+        if (run->stale) {
+            Py_SETREF(run->groups_now, PyNumber_Xor(run->current, run->flipped));
+            if (run->groups_now == NULL) {
+                return -1;
+            }
+            run->stale = 0;
+        }
+        return call_truth(run->decide, item->group_id, run->groups_now);
+    }
+    if (!covered) {
+        return call_truth(run->decide, item->group_id, run->current);
     }
     if (!run->eligible) {
         return 0;
@@ -679,10 +726,13 @@ verdict_of(Cascade *run, const Queued *item)
     if (timed < 0 || (timed && PyList_Append(run->timed, item->group_id) < 0)) {
         return -1;
     }
-    if (Py_IS_TYPE(predicate, &ProgramType)) {
-        return eval_node(((Program *)predicate)->nodes, 0, &run->member);
+    if (!native) {
+        return call_truth(predicate, run->member.member, run->member.now);
     }
-    return call_truth(predicate, run->member.member, run->member.now);
+    if (sees_a_flip) {
+        return eval_seeing_flips(run, (Program *)predicate);
+    }
+    return eval_node(((Program *)predicate)->nodes, 0, &run->member);
 }
 
 /* Queue the groups naming a group that flipped (those not queued yet). */

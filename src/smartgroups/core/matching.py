@@ -40,7 +40,7 @@ deciding *g* again could not give another answer.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -74,13 +74,15 @@ class Node(NamedTuple):
 class Shortcut:
     """What lets :func:`cascade` decide an active smart group without calling ``decide``.
 
-    The caller guarantees, for every indexed group whose node has a ``predicate`` and that is
-    not in ``exempt``: ``decide(group_id, current)`` is ``eligible and predicate(member, now)``,
-    where ``member`` is the member's snapshot with ``groups == current``. The cascade then
-    computes that itself, and when ``eligible`` appends the group's id to ``timed`` if the group
-    has time fields (the caller's ``decide`` appends the groups it decides itself). A group that
-    names a group flipped earlier in the cascade is always asked of ``decide``, with the
-    updated groups.
+    ``member`` is the member's snapshot with ``groups == current``. The caller guarantees, for
+    every indexed group whose node has a ``predicate`` and that is not in ``exempt``, and for
+    any group set ``g``: ``decide(group_id, g)`` is ``eligible and predicate(member', now)``,
+    where ``member'`` is ``member`` with ``groups == g``. The cascade then computes that itself,
+    with the updated groups for a group that names a group flipped earlier in the cascade, and
+    when ``eligible`` appends the group's id to ``timed`` if the group has time fields (the
+    caller's ``decide`` appends the groups it decides itself). (The native cascade still asks
+    ``decide`` about a group that sees a flip when its predicate is not a native program; by
+    the guarantee, the verdict is the same.)
     """
 
     member: MemberSnapshot
@@ -116,7 +118,9 @@ class GroupIndex:
             self.remove(group_id)
         refs = group.references
         fields = frozenset(refs.fields) if refs is not None else _NO_NAMES
-        names = frozenset(refs.groups) if refs is not None else _NO_NAMES
+        # an empty set is the shared one: the cascade tests nodes' sets for emptiness, and one
+        # object stays in the CPU caches where thousands of empty ones would not
+        names = frozenset(refs.groups) if refs is not None and refs.groups else _NO_NAMES
         self._fields[group_id] = fields
         for field_name in fields:
             self._by_field.setdefault(field_name, set()).add(group_id)
@@ -126,7 +130,7 @@ class GroupIndex:
         conditions = group.conditions
         if conditions is not None:
             found = polarities(conditions)
-            timed = time_fields(conditions)
+            timed = time_fields(conditions) or _NO_NAMES
             if group.kind == "smart" and group.active:
                 predicate = compile_condition(conditions)
             self._triggers_of[group_id] = tuple(found)
@@ -321,22 +325,29 @@ def python_cascade(
     level, top = (min(levels), max(levels)) if levels else (0, -1)
     while level <= top:
         for group_id, node in levels.pop(level, ()):
-            if node is not None and node.names and flipped and not flipped.isdisjoint(node.names):
-                if stale:
-                    groups_now = current ^ flipped
-                    stale = False
-                verdict = decide(group_id, groups_now)
-            elif (
+            sees_a_flip = bool(
+                node is not None and node.names and flipped and not flipped.isdisjoint(node.names)
+            )
+            if sees_a_flip and stale:
+                groups_now = current ^ flipped
+                stale = False
+            if (
                 shortcut is not None
                 and node is not None
                 and node.predicate is not None
                 and group_id not in shortcut.exempt
             ):
-                verdict = shortcut.eligible and node.predicate(shortcut.member, shortcut.now)
-                if shortcut.eligible and node.time_fields:
-                    shortcut.timed.append(group_id)
+                if shortcut.eligible:
+                    member = shortcut.member
+                    if sees_a_flip:  # (the native cascade reads through instead of rebuilding)
+                        member = replace(member, groups=groups_now)
+                    verdict = node.predicate(member, shortcut.now)
+                    if node.time_fields:
+                        shortcut.timed.append(group_id)
+                else:
+                    verdict = False
             else:
-                verdict = decide(group_id, current)
+                verdict = decide(group_id, groups_now if sees_a_flip else current)
             if verdict == (group_id in current):  # decided once: current is its membership
                 continue
             flipped.add(group_id)

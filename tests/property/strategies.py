@@ -280,10 +280,11 @@ def trigger_values(field: str, op: str) -> st.SearchStrategy[Any]:
 
 
 def ops_for(field: str) -> list[str]:
-    """The ops allowed on ``field`` (all of them when its type is unknown)."""
+    """The ops allowed on ``field`` (all of them when its type is unknown; ``groups`` takes no
+    presence op: it would read every group, the new one included)."""
     vtype = TYPES[field]
     ops = ALL_OPS if vtype is None else OPS[vtype]
-    return ["is_set", "is_not_set", *ops]
+    return [*([] if field == "groups" else ["is_set", "is_not_set"]), *ops]
 
 
 def _trigger(field: str, op: str) -> st.SearchStrategy[dict[str, Any]]:

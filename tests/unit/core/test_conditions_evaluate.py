@@ -193,8 +193,6 @@ CASES = [
     ("property.skills", "is_set", MISSING, ["a"], True),
     ("property.skills", "is_set", MISSING, [], False),
     ("property.skills", "is_set", MISSING, "a", False),
-    ("groups", "is_set", MISSING, frozenset(), False),
-    ("groups", "is_set", MISSING, frozenset({"x"}), True),
     ("property.raw", "is_set", MISSING, "", True),
     ("property.raw", "is_set", MISSING, 0, True),
     ("property.raw", "is_set", MISSING, [], False),

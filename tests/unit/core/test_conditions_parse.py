@@ -168,6 +168,8 @@ REJECTIONS = [
     (trigger("property.bio", 1, "x"), "invalid", "/op", "unknown op"),
     (trigger("profile.email", "gt", "a"), "invalid", "/op", "does not apply to text"),
     (trigger("groups", "eq", "vip"), "invalid", "/op", "does not apply to multi_select"),
+    (trigger("groups", "is_set"), "invalid", "/op", "depend on every group, this one included"),
+    (trigger("groups", "is_not_set"), "invalid", "/op", "name the groups with has_any or has_none"),
     (trigger("property.ok", "in", [True]), "invalid", "/op", "does not apply to boolean"),
     (trigger("property.n", "contains", "1"), "invalid", "/op", "does not apply to number"),
     (trigger("property.due", "in", ["2026-01-01"]), "invalid", "/op", "does not apply to date"),

@@ -22,6 +22,9 @@ schema does not have; ``invalid`` for everything else. Decisions where the contr
 * Durations are ``{"minutes"|"hours"|"days": n}`` with exactly one key and ``n`` a finite
   number ≥ 0 (fractions allowed), at most ``MAX_DURATION``.
 * Depth counts every node on a path (a bare trigger has depth 1).
+* ``is_set``/``is_not_set`` on ``groups`` are ``invalid``: they would read every group, the new
+  one and those created after it included, so memberships could depend on themselves (a cycle;
+  a group may only name groups that exist before it). ``has_any``/``has_none`` name the groups.
 """
 
 from __future__ import annotations
@@ -126,6 +129,12 @@ class _Parser:
         if op not in PRESENCE_OPS and op not in allowed:
             raise _fail(f"{path}/op", f"op '{op}' does not apply to {vtype} field '{field}'")
         value_path = f"{path}/value"
+        if op in PRESENCE_OPS and field == "groups":
+            raise _fail(
+                f"{path}/op",
+                f"op '{op}' cannot read 'groups': it would depend on every group, this one "
+                "included; name the groups with has_any or has_none",
+            )
         if op in PRESENCE_OPS:
             if raw.get("value") is not None:
                 raise _fail(value_path, f"op '{op}' takes no value")

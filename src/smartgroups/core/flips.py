@@ -61,6 +61,7 @@ NEGATIVE = 2
 """Polarity bit: the trigger appears under an odd number of ``not``."""
 
 _KEYED_OPS = frozenset({"eq", "in"})
+_OPTION_OPS = frozenset({"has_any", "has_all"})
 _TEXT_OPS = frozenset({"contains", "starts_with", "ends_with"})
 _AGE_OPS = frozenset({"within_last", "older_than"})
 _COLLECTIONS = (list, tuple, set, frozenset)
@@ -228,8 +229,7 @@ class FieldTriggers:
             items = value if isinstance(value, frozenset) else (value,)
             for item in items:
                 _toggle(self.keyed.setdefault(_target_key(item), set()), entry, add)
-        elif trigger.field != "groups" and op in ("has_any", "has_all"):
-            assert isinstance(value, frozenset)
+        elif trigger.field != "groups" and op in _OPTION_OPS and isinstance(value, frozenset):
             buckets = self.any_options if op == "has_any" else self.all_options
             for option in value:
                 _toggle(buckets.setdefault(option, set()), entry, add)

@@ -44,13 +44,13 @@ polarity) or fell (negative polarity), and only become false through the opposit
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from smartgroups.core.conditions import All, AnyOf, Condition, Not, Trigger
-from smartgroups.core.conditions.evaluate import Test, trigger_test
+from smartgroups.core.conditions.evaluate import TEXT_HOLDS, Test, trigger_test
 from smartgroups.core.conditions.model import positive_twin
 from smartgroups.core.conditions.timing import breakpoint_offsets
 from smartgroups.core.values import fold, parse_instant
@@ -62,7 +62,6 @@ NEGATIVE = 2
 
 _KEYED_OPS = frozenset({"eq", "in"})
 _OPTION_OPS = frozenset({"has_any", "has_all"})
-_TEXT_OPS = frozenset({"contains", "starts_with", "ends_with"})
 _AGE_OPS = frozenset({"within_last", "older_than"})
 _COLLECTIONS = (list, tuple, set, frozenset)
 _NO_ENTRIES: frozenset[Entry] = frozenset()
@@ -233,7 +232,7 @@ class FieldTriggers:
             buckets = self.any_options if op == "has_any" else self.all_options
             for option in value:
                 _toggle(buckets.setdefault(option, set()), entry, add)
-        elif trigger.field != "groups" and op in _TEXT_OPS and isinstance(value, str):
+        elif trigger.field != "groups" and op in TEXT_HOLDS and isinstance(value, str):
             texts = self.texts.setdefault(op, {})
             if add:
                 texts[entry] = value
@@ -360,7 +359,7 @@ class FieldTriggers:
         if a == b:
             return
         for op, texts in self.texts.items():
-            holds = _TEXT_HOLDS[op]
+            holds = TEXT_HOLDS[op]
             for entry, target in texts.items():
                 after = b is not None and holds(b, target)
                 if (a is not None and holds(a, target)) != after:
@@ -534,13 +533,6 @@ def _sort_keys(kind: str, old: object, new: object, now: datetime) -> tuple[Any,
         None if old_at is None else now - old_at,
         None if new_at is None else now - new_at,
     )
-
-
-_TEXT_HOLDS: dict[str, Callable[[str, str], bool]] = {
-    "contains": str.__contains__,
-    "starts_with": str.startswith,
-    "ends_with": str.endswith,
-}
 
 
 def _union(buckets: dict[str, set[Entry]], keys: Iterable[str]) -> set[Entry]:

@@ -239,7 +239,7 @@ def trigger_test(trigger: Trigger) -> Test:
         return _options_test(op, target)
     if op == "email_domain":
         return _email_domain(target)
-    if op in ("contains", "starts_with", "ends_with"):
+    if op in TEXT_HOLDS:
         return _text_test(op, target)
     if op in ("within_last", "older_than", "within_next"):
         return _time_test(op, target)
@@ -329,13 +329,18 @@ def _email_domain(target: object) -> Test:
     return email_domain
 
 
+TEXT_HOLDS: dict[str, Callable[[str, str], bool]] = {
+    "contains": str.__contains__,
+    "starts_with": str.startswith,
+    "ends_with": str.endswith,
+}
+"""``holds(folded_text, target)`` of each text op (its target is folded when parsed)."""
+
+
 def _text_test(op: str, target: object) -> Test:
     assert isinstance(target, str)
-    if op == "contains":
-        return lambda v, now: isinstance(v, str) and target in _folded(v)
-    if op == "starts_with":
-        return lambda v, now: isinstance(v, str) and _folded(v).startswith(target)
-    return lambda v, now: isinstance(v, str) and _folded(v).endswith(target)
+    holds = TEXT_HOLDS[op]
+    return lambda v, now: isinstance(v, str) and holds(_folded(v), target)
 
 
 def _time_test(op: str, span: object) -> Test:

@@ -6,6 +6,7 @@ Every wait is bounded and fails with the worker's log tail.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -18,12 +19,14 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
 from aiokafka.partitioner import murmur2
 
 pytestmark = pytest.mark.timeout(600)  # a last resort: every wait below is bounded itself
 
 COUNTER = Path(__file__).with_name("counter_worker.py")
 WAIT_S = 120.0
+LEADERS_S = 30.0
 STOP_S = 60.0
 
 # Kafka's own vectors for Utils.murmur2 (clients UtilsTest.testMurmur2): the Java producer's
@@ -44,6 +47,11 @@ def java_partition(key: bytes, partitions: int) -> int:
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    """Create the topics and return once every partition has a leader.
+
+    A consumer assigned a partition that has no leader yet can fail its first offset lookup
+    (NotLeaderForPartition) and not fetch that partition for minutes.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -52,6 +60,22 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         )
     finally:
         await admin.close()
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await client.bootstrap()
+    try:
+        deadline = time.monotonic() + LEADERS_S
+        wanted = [TopicPartition(name, p) for name in names for p in range(partitions)]
+        while True:
+            cluster = await client.fetch_all_metadata()
+            leaders = {tp: cluster.leader_for_partition(tp) for tp in wanted}
+            leaderless = [tp for tp, leader in leaders.items() if leader is None or leader < 0]
+            if not leaderless:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"no leader after {LEADERS_S:.0f} s for {leaderless}", pytrace=False)
+            await asyncio.sleep(0.1)
+    finally:
+        await client.close()
 
 
 async def produce(bootstrap: str, topic: str, keys: list[bytes]) -> None:

@@ -302,3 +302,17 @@ def test_membership_state_mirrors_the_changes(sc: Scenario, cluster: Cluster) ->
         pair for pair in state_memberships(cluster.read("membership-state")) if pair[0] == sc.space
     }
     assert mine == final_memberships(sc.changes()) == {(sc.space, "g", "m1")}
+    # The state's "since" is the very instant (same text) of the member.added that started it.
+    state = {
+        m.key.decode(): orjson.loads(m.value)
+        for m in cluster.read("membership-state")
+        if m.value is not None and m.key.decode().startswith(f"{sc.space}:")
+    }
+    added = {
+        f"{e['space']}:{e['group_id']}:{e['member_id']}": e
+        for e in sc.changes()
+        if e["type"] == "member.added"
+    }
+    for key, value in state.items():
+        assert value["since"] == added[key]["at"]
+        assert value["version"] == added[key]["version"]

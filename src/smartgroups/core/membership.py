@@ -17,7 +17,6 @@ and ``reason``. Only flips are returned: re-deciding an unchanged member returns
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from smartgroups.core.matching import Shortcut, cascade
 from smartgroups.core.record import Command, MemberRecord, Pair
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.space import GroupEntry, SpaceGroups
+from smartgroups.core.values import epoch_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ def decide(
     ``erased`` marks the decision that follows ``member.deleted`` (every removal's reason is
     ``member_deleted``).
     """
-    now_ms = _ms(now)
+    now_ms = epoch_ms(now)
     # keyed by the set's identity: hashing a member's ~1,000 group ids costs more than the rest
     # of a snapshot (each snapshot holds its set, so no id is reused while the dict lives)
     snapshots: dict[int, MemberSnapshot] = {}
@@ -364,8 +364,3 @@ def _us(instant: datetime) -> int:
 def _since(due_us: int) -> datetime:
     """The last instant before a due instant: time-relative truths are unchanged up to it."""
     return _EPOCH + timedelta(microseconds=due_us - 1)
-
-
-def _ms(instant: datetime) -> int:
-    """Epoch milliseconds, rounded up so a due instant is never scheduled early by rounding."""
-    return math.ceil(instant.timestamp() * 1000)

@@ -109,3 +109,16 @@ def format_instant(instant: datetime) -> str:
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
         f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}{fraction}Z"
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def epoch_ms(instant: datetime) -> int:
+    """Epoch milliseconds of an aware ``instant``, truncated, in exact integer arithmetic.
+
+    The one conversion of a decision's instant: a transition's ``at`` and the ``since`` of the
+    membership it starts are the same number, so the same text (contract section 4).
+    """
+    return (instant - _EPOCH) // _MILLISECOND

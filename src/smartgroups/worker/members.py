@@ -39,6 +39,7 @@ from smartgroups.core.outputs import (
 from smartgroups.core.partitioning import partition_for
 from smartgroups.core.record import MemberRecord, OutboxEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
+from smartgroups.core.values import epoch_ms
 from smartgroups.wire.decode import DeadLetter, decode_member_input
 from smartgroups.worker.app import Runtime
 from smartgroups.worker.edge import (
@@ -194,7 +195,7 @@ class MemberHandler:
 
     # -- time ----------------------------------------------------------------------------------
     async def _tick(self, record: Record) -> None:
-        now_ms = int(self.rt.clock().timestamp() * 1000)
+        now_ms = epoch_ms(self.rt.clock())
         bound = due_key(now_ms + 1, b"")
         limit = self.rt.settings.scan_chunk  # like a scan: live inputs get a turn in between
         chunk = self.rt.due.scan_until(record.partition, bound, limit)
@@ -239,7 +240,7 @@ class MemberHandler:
             return
         space = self._space(partition, space_id)
         now = self.rt.clock()
-        now_ms = int(now.timestamp() * 1000)
+        now_ms = epoch_ms(now)
         old_due = rec.next_due_ms()
         transitions = change(rec, space, now)
         outputs = [

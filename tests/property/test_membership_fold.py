@@ -24,7 +24,8 @@ from smartgroups.core import membership
 from smartgroups.core.catalog import Group, SpaceCatalog
 from smartgroups.core.commands import parse_command
 from smartgroups.core.conditions import evaluate
-from smartgroups.core.record import ELIGIBLE_STATUSES, MemberRecord
+from smartgroups.core.fields import ELIGIBLE_STATUSES
+from smartgroups.core.record import MemberRecord
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.space import GroupEntry, SpaceGroups
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from smartgroups.wire.ids import ID_PATTERN
+from smartgroups.core.ids import ID_PATTERN
 from smartgroups.wire.inputs import MEMBER_TOPICS
 from smartgroups.wire.timestamps import DATE_TIME_PATTERN, TIMESTAMP_PATTERN
 

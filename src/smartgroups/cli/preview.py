@@ -45,7 +45,7 @@ import orjson
 from smartgroups.core.catalog import Group, SpaceCatalog
 from smartgroups.core.commands import parse_command
 from smartgroups.core.conditions import evaluate
-from smartgroups.core.record import ELIGIBLE_STATUSES
+from smartgroups.core.fields import ELIGIBLE_STATUSES
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.values import parse_instant
 from smartgroups.errors import PreviewError, RuleError

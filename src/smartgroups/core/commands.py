@@ -34,17 +34,14 @@ Decisions where the contract is silent:
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, cast
 
+from smartgroups.core.ids import is_id
 from smartgroups.core.slug import normalize_slug
 from smartgroups.core.values import VALUE_TYPES, ValueType
 from smartgroups.errors import RuleError
-
-ID_PATTERN = re.compile(r"[A-Za-z0-9_.@+-]{1,200}")
-"""What every id must fully match (contract §1)."""
 
 MAX_TEXT = 1_000
 """Longest ``name``, ``description``, ``icon`` or ``slug`` accepted, in characters."""
@@ -254,7 +251,7 @@ def _id(obj: Mapping[str, object], name: str) -> str:
 
 
 def _check_id(value: object, where: str) -> str:
-    if not isinstance(value, str) or ID_PATTERN.fullmatch(value) is None:
+    if not isinstance(value, str) or not is_id(value):
         raise _invalid(f"{where} must be an id matching ^[A-Za-z0-9_.@+-]{{1,200}}$")
     return value
 

@@ -25,6 +25,9 @@ MEMBER_STATUSES: tuple[str, ...] = (
 )
 """Every profile ``status`` of the contract (section 3)."""
 
+ELIGIBLE_STATUSES: frozenset[str] = frozenset(("accepted", "invited", "pending"))
+"""Profile statuses that count for smart groups (contract section 1)."""
+
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:

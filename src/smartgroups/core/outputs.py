@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from smartgroups.core.ids import change_id
 from smartgroups.core.membership import Transition
 from smartgroups.core.space import GroupEntry
 
@@ -66,7 +67,7 @@ def membership_change(
     """A ``member.added`` / ``member.removed`` event; ``id`` is ``space:group:member:version``."""
     group_id = transition.group_id
     return {
-        "id": f"{space}:{group_id}:{member_id}:{transition.version}",
+        "id": change_id(space, group_id, member_id, transition.version),
         "type": "member.added" if transition.added else "member.removed",
         "space": space,
         "group_id": group_id,

@@ -38,14 +38,13 @@ from typing import Any
 
 import orjson
 
+from smartgroups.core.fields import ELIGIBLE_STATUSES
+
 OUTBOX_ENTRIES = 16
 """Inputs whose outputs a record remembers for re-sending after a crash (the newest kept)."""
 
 OUTBOX_MAX_AGE_MS = 15 * 60 * 1000
 """Outbox entries older than this are dropped: their offsets are long committed."""
-
-ELIGIBLE_STATUSES = frozenset({"accepted", "invited", "pending"})
-"""Profile statuses that count for smart groups (contract section 1)."""
 
 
 @dataclass(slots=True)

@@ -4,12 +4,13 @@
 * :mod:`.models`: pydantic models of every input event and every output;
 * :mod:`.encode`: output models -> bytes;
 * :mod:`.deadletter`: dead-letter codes, safe messages and headers;
-* :mod:`.ids` and :mod:`.timestamps`: ids, keys and RFC 3339 timestamps.
+* :mod:`.timestamps`: RFC 3339 timestamps (ids and keys are :mod:`smartgroups.core.ids`).
 
 The JSON Schemas in ``schemas/`` describe the same values for other languages; the tests keep
 the two in step.
 """
 
+from smartgroups.core.ids import change_id, member_key, space_key, state_key
 from smartgroups.wire.deadletter import DeadLetter, DeadLetterCode, dead_letter_headers
 from smartgroups.wire.decode import (
     MAX_VALUE_BYTES,
@@ -18,7 +19,6 @@ from smartgroups.wire.decode import (
     decode_member_input,
 )
 from smartgroups.wire.encode import encode
-from smartgroups.wire.ids import change_id, member_key, space_key, state_key
 
 __all__ = [
     "MAX_VALUE_BYTES",

@@ -14,7 +14,7 @@ from typing import Final, Literal, TypeAlias
 
 from pydantic_core import ErrorDetails
 
-from smartgroups.wire.ids import ID_PATTERN
+from smartgroups.core.ids import ID_PATTERN
 
 DeadLetterCode: TypeAlias = Literal[
     "decode_error", "schema_error", "key_mismatch", "too_large", "unknown_type",

@@ -29,14 +29,15 @@ from typing import Any, Final
 import orjson
 from pydantic import ValidationError
 
+from smartgroups.core.ids import ID_PATTERN, ID_RE
 from smartgroups.wire.deadletter import (
     DeadLetter,
     DeadLetterCode,
     dead_letter_headers,
     describe_errors,
 )
-from smartgroups.wire.ids import EVENT_ID_MAX, ID_RE
 from smartgroups.wire.inputs import MEMBER_TOPICS, MemberInput
+from smartgroups.wire.types import EVENT_ID_MAX
 
 __all__ = [
     "MAX_VALUE_BYTES",
@@ -149,7 +150,7 @@ def _decode_envelope(value: bytes | None) -> dict[str, Any] | DeadLetter:
     if type(space) is not str:
         return _envelope_error(obj, "space", "must be a string")
     if ID_RE.fullmatch(space) is None:
-        return DeadLetter("schema_error", "space: must match ^[A-Za-z0-9_.@+-]{1,200}$")
+        return DeadLetter("schema_error", f"space: must match {ID_PATTERN}")
     if "v" in obj:
         version = obj["v"]
         if type(version) is float and version.is_integer():

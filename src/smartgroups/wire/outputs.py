@@ -13,7 +13,7 @@ from typing import Literal, Self, TypeAlias, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smartgroups.wire.ids import change_id
+from smartgroups.core.ids import change_id
 from smartgroups.wire.timestamps import Instant
 from smartgroups.wire.types import EventId, Id
 
@@ -108,7 +108,7 @@ class MembershipChange(_Output):
 
     ``version`` counts the pair's transitions: added has odd versions, removed even ones;
     ``id`` is ``{space}:{group_id}:{member_id}:{version}`` (see
-    :func:`smartgroups.wire.ids.change_id`). ``at`` is when the processor decided it.
+    :func:`smartgroups.core.ids.change_id`). ``at`` is when the processor decided it.
     """
 
     id: str

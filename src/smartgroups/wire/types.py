@@ -6,32 +6,36 @@ quotes the value: these messages end up in dead-letter headers (contract §4).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias, get_args
 
 from pydantic import PlainValidator, StringConstraints
 
-from smartgroups.wire.ids import EVENT_ID_MAX, ID_PATTERN
+from smartgroups.core.fields import MEMBER_STATUSES
+from smartgroups.core.ids import ID_PATTERN
+
+EVENT_ID_MAX: Final = 200
+"""Longest event ``id`` and event ``type`` accepted, in characters (both at least 1).
+
+Event ids are not bound to :data:`~smartgroups.core.ids.ID_PATTERN` (producers use UUIDs, ULIDs,
+composite ids with ``:``); they are bounded because outputs echo them (``cause.event_id``,
+``command_id``)."""
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """An id of the contract (space, member, group, property, question, option)."""
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=EVENT_ID_MAX)]
-"""An event ``id``: any text of 1 to :data:`~smartgroups.wire.ids.EVENT_ID_MAX` characters."""
+"""An event ``id``: any text of 1 to :data:`EVENT_ID_MAX` characters."""
 
 Status: TypeAlias = Literal[
     "accepted", "invited", "pending", "deactivated", "unsubscribed", "declined", "rejected"
 ]
 """A member's profile ``status``; only ``accepted``, ``invited`` and ``pending`` are eligible."""
 
-STATUSES: Final = (
-    "accepted",
-    "invited",
-    "pending",
-    "deactivated",
-    "unsubscribed",
-    "declined",
-    "rejected",
-)
+STATUSES: Final = MEMBER_STATUSES
+"""The core's list of statuses (its one owner); :data:`Status` must spell the same ones."""
+
+if get_args(Status) != MEMBER_STATUSES:  # pragma: no cover - caught at import, in every test
+    raise ImportError("wire.types.Status and core.fields.MEMBER_STATUSES disagree")
 
 ValueData: TypeAlias = str | int | float | bool | list[str] | None
 """A property value or form answer as given: text, number, boolean, list of text, or ``None``.

@@ -25,11 +25,11 @@ import orjson
 
 from smartgroups.core.catalog import SpaceCatalog
 from smartgroups.core.commands import parse_command
+from smartgroups.core.ids import is_id
 from smartgroups.core.outputs import command_result, event_cause
 from smartgroups.core.partitioning import partition_for
 from smartgroups.errors import RuleError
 from smartgroups.wire.decode import DeadLetter, decode_group_change
-from smartgroups.wire.ids import is_id
 from smartgroups.worker.app import Runtime
 from smartgroups.worker.edge import (
     Record,

@@ -51,13 +51,13 @@ from smartgroups.core.conditions.model import (
     Trigger,
 )
 from smartgroups.core.fields import PROFILE_FIELDS, FieldSchema, FieldSpec
+from smartgroups.core.ids import is_id
 from smartgroups.core.values import ValueType, fold, parse_instant
 from smartgroups.errors import RuleError
 
 MAX_DURATION = timedelta(days=36_525)
 """Longest duration of a time-relative op (about a century)."""
 
-_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,200}", re.ASCII)
 _DOMAIN = re.compile(r"[^\s@.]+(?:\.[^\s@.]+)*")
 _DURATION_UNITS = ("minutes", "hours", "days")
 _TRIGGER_KEYS = frozenset(("field", "op", "value"))
@@ -152,7 +152,7 @@ class _Parser:
             return raw, builtin
         source, _, ident = raw.partition(".")
         kinds = {"property": "property", "answer": "question"}
-        if source not in kinds or _ID.fullmatch(ident) is None:
+        if source not in kinds or not is_id(ident):
             raise _fail(path, f"unknown field {_show(raw)}")
         spec = self.schema.resolve(raw)
         if spec is None:

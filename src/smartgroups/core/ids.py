@@ -1,4 +1,8 @@
-"""Identifiers and Kafka keys of the wire contract (contract sections 1 and 2).
+"""Identifiers and Kafka keys of the wire contract (contract sections 1 and 2): their one owner.
+
+The pattern, the keys and the deterministic output ids are defined here and nowhere else: the
+core's parsers, the edge's decoders, the worker's keys and the JSON Schemas' ``pattern`` (a test
+holds ``schemas/`` to :data:`ID_PATTERN`) all use these.
 
 Every id the contract names (``space``, ``member_id``, ``group_id``, ``property_id``,
 ``question_id``, option ids) matches :data:`ID_PATTERN`: 1 to 200 characters of ASCII letters,
@@ -19,12 +23,6 @@ ID_RE: Final = re.compile(r"[A-Za-z0-9_.@+-]{1,200}")
 """:data:`ID_PATTERN` for Python's :mod:`re`; use ``ID_RE.fullmatch`` (``$`` would admit a
 trailing newline in Python)."""
 
-EVENT_ID_MAX: Final = 200
-"""Longest event ``id`` and event ``type`` accepted, in characters (both at least 1).
-
-Event ids are not bound to :data:`ID_PATTERN` (producers use UUIDs, ULIDs, composite ids with
-``:``); they are bounded because outputs echo them (``cause.event_id``, ``command_id``)."""
-
 
 def is_id(text: object) -> bool:
     """True when ``text`` is a ``str`` matching :data:`ID_PATTERN`."""
@@ -39,6 +37,16 @@ def space_key(space: str) -> bytes:
 def member_key(space: str, member_id: str) -> bytes:
     """Key of member-keyed topics (inputs, ``membership-changes``): ``{space}:{member_id}``."""
     return f"{space}:{member_id}".encode()
+
+
+def group_key(space: str, group_id: str) -> bytes:
+    """Key of a group's records in the worker's own tables: ``{space}:{group_id}``, UTF-8."""
+    return f"{space}:{group_id}".encode()
+
+
+def space_prefix(space: str) -> bytes:
+    """The prefix every key of ``space`` starts with: ``{space}:``, UTF-8 (for range scans)."""
+    return f"{space}:".encode()
 
 
 def state_key(space: str, group_id: str, member_id: str) -> bytes:

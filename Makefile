@@ -46,8 +46,13 @@ fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff check --fix src tests bench
 
 .PHONY: test
-test: $(STAMP) lint ## Install, lint, type-check and run the whole suite on a real broker
+test: $(STAMP) lint ## Install, lint, type-check, run the whole suite on a real broker, then the pure-Python run
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-pure
+
+.PHONY: test-pure
+test-pure: $(STAMP) ## Unit and property tests on the Python reference (SMARTGROUPS_NATIVE=0: no C extension)
+	SMARTGROUPS_NATIVE=0 $(BIN)/pytest -q tests/unit tests/property
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit and property tests only (no broker)

@@ -13,6 +13,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.native_switch import native_only
 
 from smartgroups.core.catalog import Group, SpaceCatalog
 from smartgroups.core.commands import parse_command
@@ -236,6 +237,7 @@ def test_cascade_reaches_the_naive_fixpoint(
     assert len(calls) == len(set(calls))  # each group decided at most once
 
 
+@native_only
 @settings(max_examples=300, deadline=None)
 @given(
     space=spaces(whole=True),

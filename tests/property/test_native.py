@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.native_switch import native_only
 from tests.property.strategies import (
     NOW,
     SCHEMA,
@@ -30,6 +31,8 @@ from tests.property.strategies import (
 from smartgroups.core.conditions import native, parse_conditions
 from smartgroups.core.conditions.evaluate import _shared, python_predicate, trigger_test
 from smartgroups.core.snapshot import MemberSnapshot
+
+pytestmark = native_only
 
 
 def native_program(cond: Any) -> Any:

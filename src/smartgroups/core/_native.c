@@ -915,5 +915,44 @@ PyInit__native(void)
         Py_DECREF(module);
         return NULL;
     }
+    /* LAYOUT: every enum the Python side writes into nodes, so it can check them at import
+       (extension.check_layout); a mismatch would make programs answer wrongly, not fail. */
+    static const struct {
+        const char *name;
+        int value;
+    } layout[] = {
+        {"N_ALL", N_ALL}, {"N_ANY", N_ANY}, {"N_NOT", N_NOT}, {"N_TRIGGER", N_TRIGGER},
+        {"S_PROFILE", S_PROFILE}, {"S_PROPERTY", S_PROPERTY}, {"S_ANSWER", S_ANSWER},
+        {"S_GROUPS", S_GROUPS}, {"K_STR", K_STR}, {"K_BOOL", K_BOOL}, {"K_NUM", K_NUM},
+        {"K_DATE", K_DATE}, {"K_OPTIONS_ANY", K_OPTIONS_ANY}, {"K_GROUPS_ANY", K_GROUPS_ANY},
+        {"K_GROUPS_ALL", K_GROUPS_ALL}, {"K_AGE", K_AGE}, {"K_OPTIONS_ALL", K_OPTIONS_ALL},
+        {"K_TEST", K_TEST}, {"C_LT", Py_LT}, {"C_LE", Py_LE}, {"C_EQ", Py_EQ}, {"C_GT", Py_GT},
+        {"C_GE", Py_GE}, {"C_BETWEEN", C_BETWEEN}, {"C_IN", C_IN}, {"C_CONTAINS", C_CONTAINS},
+        {"C_STARTS", C_STARTS}, {"C_ENDS", C_ENDS}, {"PROGRAM_NODE_FIELDS", 9},
+        {"NODE_RANK", NODE_RANK}, {"NODE_NAMES", NODE_NAMES},
+        {"NODE_TIME_FIELDS", NODE_TIME_FIELDS}, {"NODE_PREDICATE", NODE_PREDICATE},
+        {"NODE_FIELDS", NODE_FIELDS},
+    };
+    PyObject *table = PyDict_New();
+    if (table == NULL) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++) {
+        PyObject *value = PyLong_FromLong(layout[i].value);
+        if (value == NULL || PyDict_SetItemString(table, layout[i].name, value) < 0) {
+            Py_XDECREF(value);
+            Py_DECREF(table);
+            Py_DECREF(module);
+            return NULL;
+        }
+        Py_DECREF(value);
+    }
+    int added = PyModule_AddObjectRef(module, "LAYOUT", table);
+    Py_DECREF(table);
+    if (added < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
     return module;
 }

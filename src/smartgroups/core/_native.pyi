@@ -3,6 +3,8 @@
 from collections.abc import Callable, Container, Iterable, Mapping
 from datetime import datetime
 
+LAYOUT: dict[str, int]
+
 class Program:
     def __init__(self, nodes: tuple[tuple[object, ...], ...], /) -> None: ...
     def __call__(self, member: object, now: datetime, /) -> bool: ...

@@ -48,6 +48,7 @@ from smartgroups.core.catalog import Group
 from smartgroups.core.conditions import Predicate, Trigger, compile_condition
 from smartgroups.core.conditions.model import time_fields
 from smartgroups.core.extension import NATIVE as _native
+from smartgroups.core.extension import check_layout
 from smartgroups.core.flips import FieldTriggers, polarities
 from smartgroups.core.snapshot import MemberSnapshot
 
@@ -68,6 +69,12 @@ class Node(NamedTuple):
     """The fields its time-relative triggers read."""
     predicate: Predicate | None
     """The compiled conditions of an active smart group; None for any other group."""
+
+
+check_layout(
+    {f"NODE_{name.upper()}": i for i, name in enumerate(Node._fields)}
+    | {"NODE_FIELDS": len(Node._fields)}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import get_args
 
 from smartgroups.core.conditions.model import All, Condition, Not, Trigger, positive_twin
 from smartgroups.core.extension import NATIVE as _native
+from smartgroups.core.extension import check_layout
 
 AVAILABLE = _native is not None
 """Whether the native evaluator was built (``pip install`` builds it)."""
@@ -56,6 +58,20 @@ _TEXT = {"contains": CONTAINS, "starts_with": STARTS, "ends_with": ENDS}
 _AGE = {"within_last": LE, "older_than": GT, "within_next": BETWEEN}
 _ZERO = timedelta(0)
 _UNUSED = 0
+
+check_layout(
+    {
+        "N_ALL": ALL, "N_ANY": ANY, "N_NOT": NOT, "N_TRIGGER": TRIGGER,
+        "S_PROFILE": _SOURCES["profile"], "S_PROPERTY": _SOURCES["property"],
+        "S_ANSWER": _SOURCES["answer"], "S_GROUPS": _GROUPS,
+        "K_STR": STR, "K_BOOL": BOOL, "K_NUM": NUM, "K_DATE": DATE,
+        "K_OPTIONS_ANY": OPTIONS_ANY, "K_GROUPS_ANY": GROUPS_ANY, "K_GROUPS_ALL": GROUPS_ALL,
+        "K_AGE": AGE, "K_OPTIONS_ALL": OPTIONS_ALL, "K_TEST": TEST,
+        "C_LT": LT, "C_LE": LE, "C_EQ": EQ, "C_GT": GT, "C_GE": GE, "C_BETWEEN": BETWEEN,
+        "C_IN": IN, "C_CONTAINS": CONTAINS, "C_STARTS": STARTS, "C_ENDS": ENDS,
+        "PROGRAM_NODE_FIELDS": len(get_args(Node)),
+    }
+)  # fmt: skip
 
 
 def program(cond: Condition, test_of: TestOf, share: Callable[[object], object]) -> Program:

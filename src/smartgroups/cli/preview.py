@@ -11,6 +11,7 @@ worker's own parser and guards (:func:`~smartgroups.core.commands.parse_command`
 the preview with its code on stderr and exit status 2. ``MEMBERS.jsonl`` holds one snapshot per
 line, ``{"space", "member_id", "profile", "properties", "answers", "groups"}``. The ids of the
 members that would be in the group are printed one per line, in the order of the file.
+:data:`EPILOG` (shown by ``--help``) is the user's description of both formats.
 
 Decisions where the contract is silent:
 
@@ -27,6 +28,10 @@ Decisions where the contract is silent:
 * A member id appearing on several lines: the last snapshot counts (printed at its first place).
 * Snapshot fields ``profile``, ``properties``, ``answers`` default to ``{}`` and ``groups`` to
   ``[]`` when missing; when present they must be an object (a list of strings for ``groups``).
+* **Relative instants** (:mod:`smartgroups.cli.relative`: ``"now"``, ``"now-10d"``,
+  ``"now+2h"`` under a key ending in ``_at``) are resolved against ``--now`` in both files, so
+  example files never go stale and a preview at another ``--now`` moves them along. ``--now``
+  itself may be relative too (``now+30d``), counted from the real clock.
 * Blank lines are ignored. A line that is not a JSON object or lacks what it needs stops the
   preview with the file and line number and exit status 2.
 """
@@ -42,6 +47,7 @@ from typing import Any
 
 import orjson
 
+from smartgroups.cli.relative import relative_instant, resolve_relative
 from smartgroups.core.catalog import Group, SpaceCatalog
 from smartgroups.core.commands import parse_command
 from smartgroups.core.conditions import evaluate
@@ -50,20 +56,66 @@ from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.values import parse_instant
 from smartgroups.errors import PreviewError, RuleError
 
+EPILOG = """\
+DEFS.jsonl: group-changes events, one JSON object per line, exactly as on the
+topic (property.defined, question.defined, group.created, group.deactivated ...).
+They are applied in order with the worker's own rules; a command the worker
+would reject stops the preview with its code, e.g.
+  smartgroups: defs.jsonl:8: group.updated rejected: triggers_immutable: ...
+and exit status 2.
+
+MEMBERS.jsonl: one member snapshot per line:
+  {"space": "demo", "member_id": "m1",
+   "profile": {"first_name": "Ada", "email": "ada@acme.com",
+               "status": "accepted", "last_active_at": "now-2d"},
+   "properties": {"vip": true}, "answers": {"sport": "tennis"},
+   "groups": ["coaches"]}
+  space, member_id   required
+  profile            profile fields as on member-changes (default {})
+  properties         property values by property id (default {})
+  answers            form answers by question id (default {})
+  groups             ids of the groups the member is in now (default []);
+                     a static group's members are the snapshots that list it
+  A member id on several lines: the last line counts.
+
+Dates: RFC 3339 ("2026-11-20T09:00:00Z", "2026-11-20") or relative instants
+under any key ending in _at: "now", "now-10d", "now+2h" (units m, h, d, w),
+resolved against --now, so example files never go stale.
+
+Output: the ids of the members of the group's space that would be in it at
+--now, one per line, in file order: eligible status (accepted, invited,
+pending) and conditions true. Blacklists are not known offline; a deactivated
+group has nobody. The group is --group, else the last group created in DEFS.
+
+Exit status: 0 printed (maybe nothing), 2 a rejected definition, an unreadable
+or malformed line (file:line named), an unknown group or a bad --now.
+
+Example:
+  smartgroups preview --definitions examples/group-changes.jsonl \\
+      --members examples/members.jsonl --group acme-vip
+"""
+"""What ``smartgroups preview --help`` shows after the options: the two file formats."""
+
 
 def add_parser(commands: Any) -> None:
     """Register ``preview`` on the ``smartgroups`` sub-command parser."""
     parser = commands.add_parser(
         "preview",
         help="list the members a group would have, offline",
-        description="Apply group-changes definitions and print the ids of the member "
-        "snapshots that would be in the group.",
+        description="Apply group-changes definitions and print the ids of the member\n"
+        "snapshots that would be in the group, offline, with the worker's own rules.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--definitions", required=True, metavar="DEFS.jsonl")
     parser.add_argument("--members", required=True, metavar="MEMBERS.jsonl")
     parser.add_argument("--group", metavar="ID", help="default: the last group created in DEFS")
     parser.add_argument("--space", help="the space of --group when several spaces have it")
-    parser.add_argument("--now", metavar="TS", help="RFC 3339 instant (default: now)")
+    parser.add_argument(
+        "--now",
+        metavar="TS",
+        help="RFC 3339 instant, or relative like now+30d (default: now)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
     Raises :class:`PreviewError` (exit status 2) for unreadable input or a rejected command.
     """
     now = _now(args.now)
-    definitions = load_definitions(args.definitions)
+    definitions = load_definitions(args.definitions, now)
     space, group = definitions.target(args.group, args.space)
-    for member_id in members_in(group, space, read_members(args.members), now):
+    for member_id in members_in(group, space, read_members(args.members, now), now):
         sys.stdout.write(f"{member_id}\n")
     sys.stdout.flush()
     return 0
@@ -115,11 +167,14 @@ class Definitions:
         return catalog.groups if catalog is not None else {}
 
 
-def load_definitions(path: str) -> Definitions:
-    """Apply every ``group-changes`` event of ``path``; stop at the first rejected one."""
+def load_definitions(path: str, now: datetime | None = None) -> Definitions:
+    """Apply every ``group-changes`` event of ``path``; stop at the first rejected one.
+
+    Relative ``*_at`` instants are resolved against ``now`` (default: the real clock).
+    """
     catalogs: dict[str, SpaceCatalog] = {}
     last_created: tuple[str, str] | None = None
-    for line, event in _objects(path):
+    for line, event in _objects(path, now):
         space, kind = event.get("space"), event.get("type")
         if not isinstance(space, str) or not isinstance(kind, str):
             raise PreviewError(f"{path}:{line}: 'type' and 'space' are required strings")
@@ -135,9 +190,14 @@ def load_definitions(path: str) -> Definitions:
     return Definitions(catalogs, last_created)
 
 
-def read_members(path: str) -> Iterator[tuple[str, str, MemberSnapshot]]:
-    """``(space, member_id, snapshot)`` for every line of ``path``."""
-    for line, doc in _objects(path):
+def read_members(
+    path: str, now: datetime | None = None
+) -> Iterator[tuple[str, str, MemberSnapshot]]:
+    """``(space, member_id, snapshot)`` for every line of ``path``.
+
+    Relative ``*_at`` instants are resolved against ``now`` (default: the real clock).
+    """
+    for line, doc in _objects(path, now):
         space, member_id = doc.get("space"), doc.get("member_id")
         if not isinstance(space, str) or not isinstance(member_id, str):
             raise PreviewError(f"{path}:{line}: 'space' and 'member_id' are required strings")
@@ -186,8 +246,10 @@ def is_member(group: Group, member: MemberSnapshot, now: datetime) -> bool:
     return group.conditions is not None and evaluate(group.conditions, member, now)
 
 
-def _objects(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for every non-blank line of a JSON-lines file."""
+def _objects(path: str, now: datetime | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line of a JSON-lines file, relative
+    instants resolved against ``now``."""
+    now = datetime.now(UTC) if now is None else now
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below, lines streamed
     except OSError as error:
@@ -202,7 +264,7 @@ def _objects(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise PreviewError(f"{path}:{number}: not valid JSON ({error})") from None
             if not isinstance(doc, dict):
                 raise PreviewError(f"{path}:{number}: expected a JSON object")
-            yield number, doc
+            yield number, resolve_relative(doc, now)
 
 
 def _rejected(path: str, line: int, kind: str, code: str, message: str) -> PreviewError:
@@ -210,9 +272,12 @@ def _rejected(path: str, line: int, kind: str, code: str, message: str) -> Previ
 
 
 def _now(text: str | None) -> datetime:
+    real = datetime.now(UTC)
     if text is None:
-        return datetime.now(UTC)
-    instant = parse_instant(text)
+        return real
+    instant = parse_instant(relative_instant(text, real) or text)
     if instant is None:
-        raise PreviewError(f"--now: not an RFC 3339 timestamp: {text!r}")
+        raise PreviewError(
+            f"--now: not an RFC 3339 timestamp or relative instant (now-3d): {text!r}"
+        )
     return instant

@@ -216,3 +216,84 @@ def test_the_console_script(files: tuple[str, str]) -> None:
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "m1\nm3\n", "")
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_the_readme_command_on_the_examples() -> None:
+    """The README's command, run from the repository root as a newcomer would."""
+    script = Path(sys.executable).parent / "smartgroups"
+    done = subprocess.run(
+        [
+            str(script),
+            "preview",
+            "--definitions",
+            "examples/group-changes.jsonl",
+            "--members",
+            "examples/members.jsonl",
+            "--group",
+            "acme-vip",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # m1: acme.com, active, VIP; m3: eu.acme.com (a subdomain), active, in coaches;
+    # m2: example.org is not an acme.com address
+    assert (done.returncode, done.stdout, done.stderr) == (0, "m1\nm3\n", "")
+
+
+def test_every_example_group_previews(capsys: Any) -> None:
+    args = [
+        "--definitions",
+        str(REPO / "examples/group-changes.jsonl"),
+        "--members",
+        str(REPO / "examples/members.jsonl"),
+    ]
+    assert preview(capsys, *args)[:2] == (0, ["m2"])  # tennis-fans: "Tennis" casefolded
+    assert preview(capsys, *args, "--group", "coaches")[:2] == (0, ["m3"])
+
+
+def test_relative_instants_resolve_against_now(tmp_path: Path, capsys: Any) -> None:
+    members = write(
+        tmp_path / "m.jsonl",
+        [
+            member("fresh", active="now-3d"),
+            member("stale", active="now-10d"),
+            member("fixed", active="2026-11-22T00:00:00Z"),
+        ],
+    )
+    defs = write(tmp_path / "d.jsonl", events(DEFS))
+    args = ["--definitions", defs, "--members", members, "--group", "recent"]
+    # relative dates move with --now; a written date does not
+    assert preview(capsys, *args, "--now", NOW)[1] == ["fresh", "fixed"]
+    assert preview(capsys, *args, "--now", "2030-01-01T00:00:00Z")[1] == ["fresh"]
+    assert preview(capsys, *args)[1] == ["fresh"]  # default: the real clock
+    # --now may itself be relative to the real clock
+    assert preview(capsys, *args, "--now", "now+10000d")[1] == ["fresh"]
+
+
+def test_help_documents_the_snapshot_format(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["preview", "--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    for needed in (
+        '"space"',
+        '"member_id"',
+        '"profile"',
+        '"properties"',
+        '"answers"',
+        '"groups"',
+        "now-10d",
+        "last group created in DEFS",
+        "exit status 2",
+        "default {}",
+        "default []",
+    ):
+        assert needed in out, needed
+    # the epilog keeps its line breaks (RawDescriptionHelpFormatter)
+    assert '\n  {"space": "demo", "member_id": "m1",\n' in out

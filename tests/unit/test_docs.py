@@ -15,6 +15,7 @@ from typing import get_args
 
 import pytest
 
+from smartgroups.core.extension import NATIVE_ENV
 from smartgroups.devbroker import cds, fetch, process
 from smartgroups.devbroker import config as devbroker_config
 from smartgroups.settings import _ENV, Settings
@@ -118,7 +119,9 @@ def test_every_environment_variable_is_documented_and_no_other() -> None:
         source = Path(module.__file__ or "").read_text(encoding="utf-8")
         devbroker.update(re.findall(r"""env\.get\(\s*["']([A-Z][A-Z0-9_]*)["']""", source))
     assert "JAVA_HOME" in devbroker
-    assert first_names("configuration.md", "variable") == set(_ENV.values()) | devbroker
+    assert first_names("configuration.md", "variable") == (
+        set(_ENV.values()) | devbroker | {NATIVE_ENV}
+    )
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,10 @@ try:
 except ImportError:  # pragma: no cover - the installed package always has it
     _native = None  # type: ignore[assignment]
 
-if os.environ.get("SMARTGROUPS_NATIVE", "1") == "0":
+NATIVE_ENV = "SMARTGROUPS_NATIVE"
+"""Set to ``0`` to run without the extension (the Python reference)."""
+
+if os.environ.get(NATIVE_ENV, "1") == "0":
     _native = None  # type: ignore[assignment]
 
 NATIVE = _native

@@ -24,21 +24,24 @@ transition counters, so the ids of a later member with the same id never collide
 member's ones, and ``command_seq``, the highest definition command applied to the member, so a
 late duplicate of an old command cannot bring an erased membership back.
 
-Records serialise to compact JSON (:meth:`MemberRecord.dumps` / :meth:`MemberRecord.loads`):
-the state, a newline, then the outbox. The outbox is parsed only when it is used (re-delivery,
-new outputs) and otherwise carried as bytes: a member that just joined a hundred groups does not
-pay for parsing those hundred outputs on each of its next inputs.
+A record converts to and from plain JSON-ready documents (:meth:`MemberRecord.state_doc`,
+:meth:`MemberRecord.outbox_doc`, :meth:`MemberRecord.from_docs`); the bytes are the store
+adapter's business (:mod:`smartgroups.worker.record_codec`), so the core imports no codec. The
+outbox is decoded only when it is used (re-delivery, new outputs) and otherwise carried as the
+stored bytes: a member that just joined a hundred groups does not pay for decoding those hundred
+outputs on each of its next inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from smartgroups.core.fields import ELIGIBLE_STATUSES
+
+OutboxDecoder = Callable[[bytes], Any]
+"""Decodes stored outbox bytes into the list :meth:`MemberRecord.outbox_doc` returned."""
 
 OUTBOX_ENTRIES = 16
 """Inputs whose outputs a record remembers for re-sending after a crash (the newest kept)."""
@@ -78,6 +81,7 @@ class MemberRecord:
     """Mutable state of one member; see the module docstring for the meaning of each part."""
 
     __slots__ = (
+        "_decode_outbox",
         "_outbox",
         "_outbox_raw",
         "answers",
@@ -101,6 +105,7 @@ class MemberRecord:
         self.seen: dict[str, int] = {}
         self._outbox: list[OutboxEntry] | None = []
         self._outbox_raw = b"[]"
+        self._decode_outbox: OutboxDecoder | None = None
         self.dues: dict[str, int] = {}
         self.command_seq = 0
 
@@ -109,9 +114,10 @@ class MemberRecord:
     def outbox(self) -> list[OutboxEntry]:
         """The remembered outputs, oldest first (parsed on first use)."""
         if self._outbox is None:
+            assert self._decode_outbox is not None, "from_docs keeps the decoder with the bytes"
             self._outbox = [
                 OutboxEntry(e[0], int(e[1]), int(e[2]), e[3])
-                for e in orjson.loads(self._outbox_raw)
+                for e in self._decode_outbox(self._outbox_raw)
             ]
         return self._outbox
 
@@ -203,9 +209,10 @@ class MemberRecord:
         return None
 
     # -- persistence ---------------------------------------------------------------------------
-    def dumps(self) -> bytes:
-        """``state`` JSON, a newline, ``outbox`` JSON (the stored bytes when never parsed)."""
-        doc: dict[str, Any] = {
+    def state_doc(self) -> dict[str, Any]:
+        """Everything but the outbox, as a JSON-ready document (short keys: it is stored per
+        member)."""
+        return {
             "p": self.profile,
             "v": self.properties,
             "a": self.answers,
@@ -216,20 +223,30 @@ class MemberRecord:
             "d": self.dues,
             "c": self.command_seq,
         }
+
+    def outbox_doc(self) -> list[list[Any]] | None:
+        """The outbox as a JSON-ready list, or None when it was never decoded: then
+        :attr:`outbox_bytes` are the stored bytes, unchanged, to be written back as they are."""
         if self._outbox is None:
-            outbox = self._outbox_raw
-        else:
-            outbox = orjson.dumps([[e.source, e.offset, e.at_ms, e.outputs] for e in self._outbox])
-        return orjson.dumps(doc) + b"\n" + outbox
+            return None
+        return [[e.source, e.offset, e.at_ms, e.outputs] for e in self._outbox]
+
+    @property
+    def outbox_bytes(self) -> bytes:
+        """The outbox bytes the record was loaded with (meaningful while :meth:`outbox_doc` is
+        None)."""
+        return self._outbox_raw
 
     @classmethod
-    def loads(cls, raw: bytes) -> MemberRecord:
-        """The record :meth:`dumps` wrote (the outbox stays unparsed until used)."""
-        state, _, outbox = raw.partition(b"\n")
-        doc = orjson.loads(state)
+    def from_docs(
+        cls, doc: Mapping[str, Any], outbox: bytes, decode_outbox: OutboxDecoder
+    ) -> MemberRecord:
+        """The record whose :meth:`state_doc` was ``doc``; ``outbox`` stays encoded until used,
+        then ``decode_outbox`` reads it."""
         record = cls()
         record._outbox = None
-        record._outbox_raw = outbox or b"[]"
+        record._outbox_raw = outbox
+        record._decode_outbox = decode_outbox
         record.profile = doc["p"]
         record.properties = doc["v"]
         record.answers = doc["a"]

@@ -41,6 +41,7 @@ from smartgroups.core.record import MemberRecord, OutboxEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import epoch_ms
 from smartgroups.wire.decode import DeadLetter, decode_member_input
+from smartgroups.worker import record_codec
 from smartgroups.worker.app import Runtime
 from smartgroups.worker.edge import (
     Record,
@@ -233,7 +234,7 @@ class MemberHandler:
         key = f"{space_id}:{member_id}".encode()
         if raw is None:
             raw = self.rt.members.get(key)
-        rec = MemberRecord.loads(raw) if raw is not None else MemberRecord()
+        rec = record_codec.loads(raw) if raw is not None else MemberRecord()
         if rec.already_applied(source, offset):
             await self._resend(space_id, member_id, rec, rec.outbox_for(source, offset))
             self.rt.stats["inputs.redelivered"] += 1
@@ -250,11 +251,11 @@ class MemberHandler:
         if outputs:
             rec.remember(OutboxEntry(source, offset, now_ms, outputs))
         self._reschedule(key, old_due, rec.next_due_ms(), due_key_done)
-        if not outputs and rec.dumps() == raw:  # loads/dumps round-trip byte for byte
+        if not outputs and record_codec.dumps(rec) == raw:  # loads/dumps round-trip byte for byte
             self.rt.stats["inputs.noop"] += 1
             return
         rec.mark_applied(source, offset)
-        self.rt.members.put(key, rec.dumps())
+        self.rt.members.put(key, record_codec.dumps(rec))
         self.rt.stats["inputs.applied"] += 1
         self.rt.stats["transitions"] += len(transitions)
         await self._send(space_id, member_id, rec, outputs)

@@ -1,0 +1,28 @@
+"""How a :class:`~smartgroups.core.record.MemberRecord` is stored: compact JSON, two parts.
+
+``state JSON`` ``\\n`` ``outbox JSON``. The state is decoded on every input of the member; the
+outbox only when it is used (a re-delivery, new outputs), and an outbox never decoded is written
+back as the very bytes it was read as. :func:`dumps` of :func:`loads` is byte for byte the input,
+which the worker relies on to recognise an input that changed nothing.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from smartgroups.core.record import MemberRecord
+
+_EMPTY_OUTBOX = b"[]"
+
+
+def dumps(record: MemberRecord) -> bytes:
+    """The stored bytes of ``record``."""
+    outbox = record.outbox_doc()
+    encoded = record.outbox_bytes if outbox is None else orjson.dumps(outbox)
+    return orjson.dumps(record.state_doc()) + b"\n" + encoded
+
+
+def loads(raw: bytes) -> MemberRecord:
+    """The record :func:`dumps` wrote (its outbox stays encoded until used)."""
+    state, _, outbox = raw.partition(b"\n")
+    return MemberRecord.from_docs(orjson.loads(state), outbox or _EMPTY_OUTBOX, orjson.loads)

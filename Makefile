@@ -35,10 +35,11 @@ run: $(STAMP) ## Install, start a broker (unless KAFKA_BOOTSTRAP_SERVERS is set)
 	$(BIN)/smartgroups worker --demo
 
 .PHONY: lint
-lint: $(STAMP) ## Ruff (lint + format check) and mypy (strict on the core)
+lint: $(STAMP) ## Ruff (lint + format check), mypy (strict) and import-linter (the layers)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and autofix

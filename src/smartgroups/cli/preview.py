@@ -50,9 +50,10 @@ import orjson
 from smartgroups.cli.relative import relative_instant, resolve_relative
 from smartgroups.core.catalog import Group, SpaceCatalog
 from smartgroups.core.commands import parse_command
-from smartgroups.core.conditions import evaluate
-from smartgroups.core.fields import ELIGIBLE_STATUSES
+from smartgroups.core.fields import is_eligible
+from smartgroups.core.membership import verdict
 from smartgroups.core.snapshot import MemberSnapshot
+from smartgroups.core.space import GroupEntry
 from smartgroups.core.values import parse_instant
 from smartgroups.errors import PreviewError, RuleError
 
@@ -231,19 +232,22 @@ def members_in(
     for member_space, member_id, snapshot in members:
         if member_space == space:
             latest[member_id] = snapshot
-    if not group.active:
-        return []
-    return [member_id for member_id, snap in latest.items() if is_member(group, snap, now)]
+    entry = GroupEntry(group, seq=0, created_seq=0)  # compiled once for every snapshot
+    return [member_id for member_id, snap in latest.items() if is_member(entry, snap, now)]
 
 
-def is_member(group: Group, member: MemberSnapshot, now: datetime) -> bool:
-    """Membership of an active group as far as a snapshot tells (no blacklists offline)."""
-    if group.kind == "static":
-        return group.group_id in member.groups
-    status = member.profile.get("status")
-    if not isinstance(status, str) or status.casefold() not in ELIGIBLE_STATUSES:
-        return False
-    return group.conditions is not None and evaluate(group.conditions, member, now)
+def is_member(entry: GroupEntry, member: MemberSnapshot, now: datetime) -> bool:
+    """Membership as far as a snapshot tells: the worker's own verdict
+    (:func:`smartgroups.core.membership.verdict`; an inactive group holds nobody), with the
+    static list read from the snapshot's ``groups`` and no blacklist (none is known offline)."""
+    return verdict(
+        entry,
+        member,
+        now,
+        eligible=is_eligible(member.profile),
+        static_on=entry.group.group_id in member.groups,
+        blacklisted=False,
+    )
 
 
 def _objects(path: str, now: datetime | None) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -29,6 +29,12 @@ ELIGIBLE_STATUSES: frozenset[str] = frozenset(("accepted", "invited", "pending")
 """Profile statuses that count for smart groups (contract section 1)."""
 
 
+def is_eligible(profile: Mapping[str, object]) -> bool:
+    """Whether a profile's ``status`` lets the member count for smart groups (casefolded)."""
+    status = profile.get("status")
+    return isinstance(status, str) and status.casefold() in ELIGIBLE_STATUSES
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     """The type of a field and, for select types, its option ids *folded* (see ``values.fold``).

@@ -79,24 +79,28 @@ def decide(
     static, blacklist = record.static, record.blacklist
     timed: list[str] = []  # the decided smart groups with time-relative triggers
 
-    def verdict(group_id: str, groups_now: frozenset[str]) -> bool:
+    def decide_one(group_id: str, groups_now: frozenset[str]) -> bool:
         entry = entries.get(group_id)
-        if entry is None or not entry.live:
+        if entry is None:
             return False
-        predicate = entry.predicate
-        if predicate is None:  # a static group (or a smart group without conditions)
-            return entry.group.kind == "static" and _on(static.get(group_id), entry)
-        if not eligible or (blacklist and _on(blacklist.get(group_id), entry)):
-            return False
-        if entry.time_fields:
+        blacklisted = bool(blacklist) and _on(blacklist.get(group_id), entry)
+        evaluated = entry.live and entry.predicate is not None and eligible and not blacklisted
+        if evaluated and entry.time_fields:
             timed.append(group_id)
-        return predicate(snapshot(groups_now), now)
+        return verdict(
+            entry,
+            snapshot(groups_now),
+            now,
+            eligible=eligible,
+            static_on=_on(static.get(group_id), entry),
+            blacklisted=blacklisted,
+        )
 
     start_ids = list(dict.fromkeys(start))
     current = record.groups()
     # the live smart groups without a blacklist command are decided by the cascade itself
     shortcut = Shortcut(snapshot(current), now, eligible, blacklist, timed)
-    flips = cascade(space.index, start_ids, verdict, current, shortcut)
+    flips = cascade(space.index, start_ids, decide_one, current, shortcut)
     transitions: list[Transition] = []
     for group_id, member in flips:
         pair = record.pairs.get(group_id)
@@ -110,6 +114,33 @@ def decide(
         decided = [entries[group_id] for group_id in timed]
         _ensure_dues(record, space, decided, lambda: snapshot(record.groups()), now)
     return transitions
+
+
+def verdict(
+    entry: GroupEntry,
+    member: MemberSnapshot,
+    now: datetime,
+    *,
+    eligible: bool,
+    static_on: bool,
+    blacklisted: bool,
+) -> bool:
+    """Whether the member is in the group at ``now``: the contract's definition (section 1).
+
+    A static group: it is live (exists, active) and the pair's last command was an add
+    (``static_on``). A smart group: it is live, the member's status is ``eligible``, it is not
+    ``blacklisted`` in the group, and the conditions are true on ``member`` (whose ``groups``
+    are the groups it is in at that moment). The one verdict: the worker's decisions and the
+    offline preview both use it.
+    """
+    if not entry.live:
+        return False
+    predicate = entry.predicate
+    if predicate is None:  # a static group (or a smart group without conditions)
+        return entry.group.kind == "static" and static_on
+    if not eligible or blacklisted:
+        return False
+    return predicate(member, now)
 
 
 # -- one function per kind of input ------------------------------------------------------------

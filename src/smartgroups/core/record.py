@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smartgroups.core.fields import ELIGIBLE_STATUSES
+from smartgroups.core.fields import is_eligible
 
 OutboxDecoder = Callable[[bytes], Any]
 """Decodes stored outbox bytes into the list :meth:`MemberRecord.outbox_doc` returned."""
@@ -128,8 +128,7 @@ class MemberRecord:
     @property
     def eligible(self) -> bool:
         """Whether the profile status lets the member count for smart groups."""
-        status = self.profile.get("status")
-        return isinstance(status, str) and status.casefold() in ELIGIBLE_STATUSES
+        return is_eligible(self.profile)
 
     def groups(self) -> frozenset[str]:
         """The ids of the groups the member is in now (static and smart)."""

@@ -179,6 +179,32 @@ def test_a_broker_that_never_answers_fails_within_the_connection_bound(tmp_path:
     assert elapsed < 15
 
 
+@pytest.mark.parametrize(
+    ("flags", "starts"),
+    [
+        (
+            ["--security-protocol", "SSL"],
+            "cannot reach Kafka at {broker}: the broker closed the connection (does its listener"
+            " expect SSL? check --security-protocol or KAFKA_SECURITY_PROTOCOL)",
+        ),
+        (
+            ["--security-protocol", "SASL_PLAINTEXT", "--sasl-username", "svc"],
+            "Kafka at {broker} does not accept SASL PLAIN there (check --security-protocol and"
+            " --sasl-mechanism)",
+        ),
+    ],
+    ids=["tls-to-plaintext", "sasl-to-plaintext"],
+)
+def test_a_security_setting_the_broker_does_not_speak_is_one_line(
+    cluster: Cluster, flags: list[str], starts: str
+) -> None:
+    env = {**cluster.worker(0).env, "KAFKA_SASL_PASSWORD": "not-shown-anywhere"}
+    for command in (["tail", "--timeout", "5"], ["worker"]):
+        done = run_cli(*command, *flags, env=env)
+        assert_one_line(done, starts.format(broker=cluster.bootstrap))
+        assert "not-shown-anywhere" not in done.stderr
+
+
 def test_tail_of_a_missing_topic_says_so_at_once(cluster: Cluster) -> None:
     prefix = f"missing{uuid.uuid4().hex[:6]}."
     began = time.monotonic()

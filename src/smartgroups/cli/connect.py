@@ -32,6 +32,7 @@ import contextlib
 import logging
 import socket
 import ssl
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
 
@@ -54,12 +55,16 @@ _TOPIC_SETTLE_S = 0.5
 """How long a missing topic is looked for again (a worker may have created it a moment ago)."""
 
 
+_KEPT_CAUSES = 32
+
+
 class _Causes(logging.Handler):
     """Keeps the exceptions aiokafka logs (``Unable connect to "h:p": <exc>``), prints nothing."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.causes: list[BaseException] = []
+        # The latest ones only: a tail left running while its broker is gone logs for hours.
+        self.causes: deque[BaseException] = deque(maxlen=_KEPT_CAUSES)
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args if isinstance(record.args, tuple) else ()
@@ -71,7 +76,7 @@ class _Causes(logging.Handler):
 class KafkaSession:
     """What :func:`kafka_session` yields: the settings and the causes aiokafka logged so far."""
 
-    def __init__(self, settings: Settings, causes: list[BaseException]) -> None:
+    def __init__(self, settings: Settings, causes: Sequence[BaseException]) -> None:
         self.settings = settings
         self.causes = causes
 

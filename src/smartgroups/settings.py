@@ -18,12 +18,27 @@ with ``os.environ`` and the flags it parsed. Flags win over variables, variables
 | ``KAFKA_SASL_MECHANISM``     | ``PLAIN``        | PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512        |
 | ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | unset | SASL credentials (never logged)  |
 | ``KAFKA_SSL_CAFILE`` / ``KAFKA_SSL_CERTFILE`` / ``KAFKA_SSL_KEYFILE`` | unset | TLS files |
+
+Every setting except ``KAFKA_SASL_PASSWORD`` also has a flag (``--ssl-cafile`` for
+``KAFKA_SSL_CAFILE``, …): a password given as a flag would show in ``ps`` and in the shell's
+history, so it is read from the environment only.
+
+Decisions where the contract is silent:
+
+* An error names where the bad value came from: the flag when one was given, else the variable.
+* A TLS file that is given must exist and be readable, whatever the security protocol (a typo
+  shows at once rather than when TLS is switched on); with ``SSL`` or ``SASL_SSL`` the files
+  must also load (PEM CA bundle, certificate, key). A key file needs a certificate file.
+* ``SASL_PLAINTEXT`` and ``SASL_SSL`` need both a user and a password (PLAIN and SCRAM have no
+  anonymous form); the password itself never appears in a message.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+import ssl
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +67,12 @@ _ENV: dict[str, str] = {
     "ssl_certfile": "KAFKA_SSL_CERTFILE",
     "ssl_keyfile": "KAFKA_SSL_KEYFILE",
 }
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of setting ``name`` (``ssl_cafile`` -> ``--ssl-cafile``)."""
+    return "--" + name.replace("_", "-")
+
 
 _TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,100}$")
 
@@ -98,21 +119,69 @@ class Settings(BaseModel):
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
         """Build settings from ``environ`` and flag ``overrides`` (``None`` means "not given").
 
-        Raises :class:`ConfigError` naming the offending variable or flag; secrets never appear.
+        Raises :class:`ConfigError` naming the offending flag (when given) or variable; secrets
+        never appear.
         """
         values: dict[str, Any] = {
             name: environ[var] for name, var in _ENV.items() if environ.get(var, "") != ""
         }
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
+
+        def source(name: str) -> str:
+            return _flag(name) if name in given else _ENV.get(name, name)
+
         try:
-            return cls(**values)
+            settings = cls(**values)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{_ENV.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else '?'}: "
-                + err["msg"]
+                f"{source(str(err['loc'][0])) if err['loc'] else '?'}: {err['msg']}"
                 for err in exc.errors(include_input=False)
             )
-            raise ConfigError(f"invalid configuration: {problems}") from None
+            raise ConfigError(
+                f"invalid configuration: {problems} (correct the flag or variable named)"
+            ) from None
+        settings._check_security(source)
+        return settings
+
+    def _check_security(self, source: Callable[[str], str]) -> None:
+        """The TLS files exist (and load, when TLS is on); SASL has its user and password."""
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path: Path | None = getattr(self, name)
+            if path is None:
+                continue
+            if not path.is_file():
+                raise ConfigError(f"{source(name)}: no such file {path} (give the PEM file's path)")
+            if not os.access(path, os.R_OK):
+                raise ConfigError(f"{source(name)}: cannot read {path} (check its permissions)")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ConfigError(
+                f"{source('ssl_keyfile')} is set without a certificate"
+                " (set --ssl-certfile or KAFKA_SSL_CERTFILE to the key's certificate)"
+            )
+        if self.security_protocol.endswith("SSL"):
+            try:
+                self._ssl_context()
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                names = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+                files = ", ".join(source(n) for n in names if getattr(self, n))
+                reason = getattr(exc, "reason", None) or str(exc)
+                raise ConfigError(
+                    f"the TLS files do not load: {reason} (check {files or 'the TLS files'}:"
+                    " PEM CA bundle, certificate, key)"
+                ) from None
+        if self.security_protocol.startswith("SASL"):
+            protocol = source("security_protocol")
+            if not self.sasl_username:
+                raise ConfigError(
+                    f"{protocol}={self.security_protocol} needs a SASL user"
+                    " (set --sasl-username or KAFKA_SASL_USERNAME)"
+                )
+            if self.sasl_password is None:
+                raise ConfigError(
+                    f"{protocol}={self.security_protocol} needs a SASL password"
+                    " (set KAFKA_SASL_PASSWORD; it is read from the environment only)"
+                )
 
     def topic(self, name: str) -> str:
         """The full name of contract topic ``name`` (prefix applied)."""
@@ -134,9 +203,7 @@ class Settings(BaseModel):
             options["ssl_context"] = self._ssl_context()
         return options
 
-    def _ssl_context(self) -> Any:
-        import ssl
-
+    def _ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(
             cafile=str(self.ssl_cafile) if self.ssl_cafile else None
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from smartgroups.cli.main import main
@@ -47,3 +48,39 @@ def test_the_command_exits_2_before_sending(tmp_path, capsys) -> None:  # type: 
     status = main(["produce", "member-changes", str(bad), "--bootstrap-servers", "127.0.0.1:1"])
     assert status == 2
     assert "line 1" in capsys.readouterr().err
+
+
+def test_relative_instants_are_resolved_before_encoding() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+    text = (
+        '{"id": "1", "type": "member.upserted", "space": "acme", "member_id": "m1", '
+        '"at": "now", "profile": {"last_active_at": "now-10d", "title": "now-10d"}}\n'
+    )
+    [(key, value)] = read_events("member-changes", text, now)
+    assert key == b"acme:m1"
+    assert orjson.loads(value) == {
+        "id": "1",
+        "type": "member.upserted",
+        "space": "acme",
+        "member_id": "m1",
+        "at": "2027-03-01T12:00:00Z",
+        "profile": {"last_active_at": "2027-02-19T12:00:00Z", "title": "now-10d"},
+    }
+
+
+def test_a_missing_file_is_one_line_and_exit_2(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "nope.jsonl"
+    status = main(["produce", "member-changes", str(missing), "--bootstrap-servers", "127.0.0.1:1"])
+    assert status == 2
+    assert capsys.readouterr().err == f"smartgroups: {missing}: no such file (check the path)\n"
+
+
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    latin = tmp_path / "latin1.jsonl"
+    latin.write_bytes(b'{"a": 1}\n{"name": "Ren\xe9"}\n')
+    status = main(["produce", "member-changes", str(latin), "--bootstrap-servers", "127.0.0.1:1"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == f"smartgroups: {latin}: line 2 is not UTF-8 (save the file as UTF-8)\n"

@@ -18,7 +18,7 @@ import orjson
 
 
 def draw(results: dict[str, Any], path: Path) -> None:
-    """Bars for G = 10/100/1,000 (min-max whiskers), lines for the raw and faust pipes."""
+    """Bars for G = 10/100/1,000 (min-max whiskers), lines for the raw, faust and quix pipes."""
     eps = results.get("smartgroups_eps") or {}
     ranges = results.get("eps_range") or {}
     groups = sorted(eps, key=int)
@@ -48,6 +48,11 @@ def draw(results: dict[str, Any], path: Path) -> None:
         ax.axhline(0.5 * faust, color="#e07b00", linestyle=":", label="0.5x faust (target at 100)")
         ax.axhline(
             0.3 * faust, color="#e07b00", linestyle="--", label="0.3x faust (target at 1,000)"
+        )
+    quix = results.get("pipe_quix_eps")
+    if quix:
+        ax.axhline(
+            quix, color="#2a9d5b", linestyle="-", label=f"quix-streams stateful pipe {quix:,.0f}/s"
         )
     raw = results.get("pipe_raw_eps")
     title = "Drain throughput, input events/s (median of reps)"

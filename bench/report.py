@@ -17,7 +17,15 @@ from typing import Any
 
 import orjson
 
-PACKAGES = ("faust-streaming", "mode-streaming", "aiokafka", "orjson", "pydantic", "rocksdict")
+PACKAGES = (
+    "faust-streaming",
+    "mode-streaming",
+    "aiokafka",
+    "orjson",
+    "pydantic",
+    "rocksdict",
+    "quixstreams",
+)
 
 
 def _cpu_model() -> str:

@@ -175,17 +175,18 @@ def refusal(
         (count,) = counts
         fix = (
             f"set SMARTGROUPS_PARTITIONS={count} to use the existing topics, or delete the "
-            f"topics listed to start afresh with {expected}"
+            f"topics listed to start afresh with {expected} partitions"
         )
     elif counts:
         fix = "the existing topics disagree with each other: delete the topics listed"
     else:
-        fix = "delete the topics listed (or fix their cleanup.policy)"
+        fix = "delete the topics listed, or set their cleanup.policy as expected"
+    if any("cleanup.policy" in p or "compacted" in p for p in problems) and counts:
+        fix += "; fix or delete the topics whose cleanup.policy is wrong"
     return (
         "existing topics do not fit the configuration: "
         + "; ".join(problems)
-        + f". Nothing was created. To fix: {fix} (SMARTGROUPS_PARTITIONS, SMARTGROUPS_TOPIC_PREFIX"
-        " and SMARTGROUPS_APP_ID name and size them)."
+        + f". Nothing was created. To fix: {fix}."
     )
 
 

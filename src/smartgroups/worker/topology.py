@@ -162,9 +162,14 @@ def misfits(specs: Sequence[TopicSpec], found: Mapping[str, TopicState]) -> list
 
 
 def refusal(
-    specs: Sequence[TopicSpec], found: Mapping[str, TopicState], problems: Sequence[str]
+    specs: Sequence[TopicSpec],
+    found: Mapping[str, TopicState],
+    problems: Sequence[str],
+    *,
+    created: bool = False,
 ) -> str:
-    """The whole message of a refusal: every problem, then what to do about it."""
+    """The whole message of a refusal: every problem, then what to do about it (``created``:
+    this worker created some topics before it found the problems)."""
     expected = Counter(s.partitions for s in specs).most_common(1)[0][0]  # the shared count
     counts = {
         found[s.name].partitions
@@ -186,7 +191,8 @@ def refusal(
     return (
         "existing topics do not fit the configuration: "
         + "; ".join(problems)
-        + f". Nothing was created. To fix: {fix}."
+        + (". " if created else ". Nothing was created. ")
+        + f"To fix: {fix}."
     )
 
 
@@ -233,26 +239,29 @@ async def ensure_topics(settings: Settings, topology: Topology, timeout: float =
         missing = [s for s in specs if s.name not in found]
         if missing:
             await _create(admin, missing)
-        await _settled(admin, specs, timeout)
-        found = await _describe(admin, names)
-        problems = misfits(specs, found) + [
-            f"{s.name} could not be created" for s in specs if s.name not in found
-        ]
-        if problems:  # another process created them differently meanwhile
-            raise TopologyError(refusal(specs, found, problems))
+        found = await _settled(admin, specs, timeout)
+        problems = misfits(specs, found)
+        if problems:  # another process created some of them otherwise meanwhile
+            raise TopologyError(refusal(specs, found, problems, created=bool(missing)))
     finally:
         await admin.close()
 
 
-async def _settled(admin: AIOKafkaAdminClient, specs: list[TopicSpec], timeout: float) -> None:
-    """Wait until :func:`unready` finds nothing in any broker's metadata, or raise."""
+async def _settled(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], timeout: float
+) -> dict[str, TopicState]:
+    """Wait until :func:`unready` finds nothing in any broker's metadata and every topic's
+    configuration can be read; return their states. Raise when ``timeout`` passes first."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     names = [s.name for s in specs]
     while True:
         problems = unready(specs, await _views(admin, names))
         if not problems:
-            return
+            found = await _describe(admin, names)
+            problems = [f"{n}'s configuration cannot be read yet" for n in names if n not in found]
+            if not problems:
+                return found
         if loop.time() > deadline:
             raise TopologyError(
                 f"the worker's topics were not ready within {timeout:.0f} s: "
@@ -291,7 +300,7 @@ async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
             s.name,
             s.partitions,
             replication,
-            topic_configs={"cleanup.policy": "compact"} if s.compacted else {},
+            topic_configs={"cleanup.policy": "compact" if s.compacted else "delete"},
         )
         for s in specs
     ]
@@ -306,7 +315,8 @@ async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
 
 
 async def _describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, TopicState]:
-    """The :class:`TopicState` of each topic among ``names`` that exists."""
+    """The :class:`TopicState` of each topic among ``names`` that exists (and whose partitions
+    and configuration the broker can already tell)."""
     listed = set(await admin.list_topics())
     present = [n for n in names if n in listed]
     if not present:
@@ -320,8 +330,8 @@ async def _describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, T
     for response in configs:
         for resource in response.resources:
             # (error_code, error_message, resource_type, resource_name, config_entries)
-            name, entries = resource[3], resource[4]
-            for entry in entries:
-                if entry[0] == "cleanup.policy":
-                    policies[name] = entry[1]
-    return {n: TopicState(p, policies.get(n, "delete")) for n, p in partitions.items()}
+            code, name, entries = resource[0], resource[3], resource[4]
+            if code:
+                continue  # not known to the broker answering yet: as if missing
+            policies[name] = next((e[1] for e in entries if e[0] == "cleanup.policy"), "delete")
+    return {n: TopicState(p, policies[n]) for n, p in partitions.items() if n in policies}

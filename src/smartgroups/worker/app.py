@@ -9,7 +9,8 @@ topics before faust starts; :func:`create_app` checks faust derives the same nam
 
 The web server starts as soon as the app's services run, before the first assignment and table
 recovery (faust's default waits for recovery), so ``/v1/health`` answers ``503`` while the worker
-is not ready instead of refusing connections.
+is not ready instead of refusing connections. A route that reads tables must therefore answer
+503 itself while :func:`smartgroups.worker.web.health` is not ``ok``.
 
 Delivery is ``at_least_once`` with an idempotent producer; the outputs are idempotent by
 construction (deterministic ids, per-pair versions, re-sent outboxes), so faust's

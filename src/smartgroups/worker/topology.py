@@ -228,8 +228,8 @@ async def ensure_topics(settings: Settings, topology: Topology, timeout: float =
     ``timeout`` seconds.
     """
     admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=30000)
-    await asyncio.wait_for(admin.start(), timeout)
     try:
+        await asyncio.wait_for(admin.start(), timeout)
         specs = topology.specs()
         names = [s.name for s in specs]
         found = await _describe(admin, names)

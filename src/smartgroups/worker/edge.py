@@ -187,9 +187,8 @@ async def halt(runtime: Runtime, name: str, event: Any, record: Record, exc: Bas
         "stopping the worker: %s. This is not the record's fault, so it is not dead-lettered: "
         "its offset is not committed and it is processed when the worker starts again.",
         runtime.failure,
-        exc_info=exc,
     )
-    await runtime.app.crash(exc)
+    await runtime.app.crash(exc)  # faust logs the traceback ("Crashed reason=...")
 
 
 def register_agent(

@@ -180,7 +180,7 @@ async def halt(runtime: Runtime, name: str, event: Any, record: Record, exc: Bas
     reports the failure until the process exits (with a non-zero status).
     """
     event.message.incref()
-    detail = " ".join(str(exc).split())  # faust's messages span lines
+    detail = " ".join(str(exc).split()).rstrip(".")  # faust's messages span lines
     runtime.failure = f"{name} could not process {record.coordinates()}: {type(exc).__name__}"
     runtime.failure += f": {detail}" if detail else ""
     log.critical(

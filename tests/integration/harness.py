@@ -2,8 +2,8 @@
 
 :class:`Cluster` owns one test's world: a unique topic prefix and app id, any number of worker
 subprocesses (each with its own data dir and web port), a producer that keys events as the
-contract says, and readers that return everything on an output topic. Every wait is bounded and
-fails with the workers' log tails.
+contract says, and readers that return everything on an output topic. A worker counts as started
+when ``GET /v1/health`` answers 200. Every wait is bounded and fails with the workers' log tails.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,26 +44,55 @@ class WorkerProcess:
     web_port: int
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(
+        self,
+        timeout: float = 90.0,
+        *,
+        command: Sequence[str] | None = None,
+        wait: bool = True,
+    ) -> None:
+        """Start the worker (``command``, default ``python -m smartgroups worker``) and, unless
+        ``wait`` is false, wait until ``GET /v1/health`` answers 200 (every assigned partition
+        ready). Fails with the log tail if the process exits or is not healthy in time."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smartgroups", "worker", "--loglevel", "info"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        argv = command or [sys.executable, "-m", "smartgroups", "worker", "--loglevel", "info"]
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float = 90.0) -> dict[str, Any]:
+        """Poll ``/v1/health`` until it answers 200; return its body."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
+        last: tuple[int, dict[str, Any]] | None = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
-            if (
-                "Worker ready"
-                in self.log_path.read_text(errors="replace").split("--- start ---")[-1]
-            ):
-                return
+            last = self.health()
+            if last is not None and last[0] == 200:
+                return last[1]
             time.sleep(0.2)
-        raise AssertionError(f"worker not ready after {timeout}s:\n{self.tail()}")
+        raise AssertionError(f"worker not healthy after {timeout}s ({last}):\n{self.tail()}")
+
+    def health(self, path: str = "/v1/health") -> tuple[int, dict[str, Any]] | None:
+        """(HTTP status, body) of the worker's health, or None while nothing answers."""
+        url = f"http://127.0.0.1:{self.web_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return int(response.status), orjson.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return int(error.code), orjson.loads(error.read())
+        except OSError:  # connection refused or reset: not serving (yet)
+            return None
+
+    def wait_exit(self, timeout: float = 60.0) -> int:
+        """Wait for the process to exit by itself; return its status."""
+        assert self.proc is not None
+        try:
+            return int(self.proc.wait(timeout))
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"worker still runs after {timeout}s:\n{self.tail()}") from None
 
     def stats(self) -> dict[str, int]:
         url = f"http://127.0.0.1:{self.web_port}/stats/"

@@ -3,6 +3,15 @@
 Nothing is registered at import time: :func:`create_app` builds a fresh :class:`Runtime` each
 call, so tests and tools can run several apps in one process with different settings.
 
+The app id, the table names and their changelog topics come from
+:class:`~smartgroups.worker.topology.Topology`, which creates and verifies every one of those
+topics before faust starts; :func:`create_app` checks faust derives the same names.
+
+The web server starts as soon as the app's services run, before the first assignment and table
+recovery (faust's default waits for recovery), so ``/v1/health`` answers ``503`` while the worker
+is not ready instead of refusing connections. A route that reads tables must therefore answer
+503 itself while :func:`smartgroups.worker.web.health` is not ``ok``.
+
 Delivery is ``at_least_once`` with an idempotent producer; the outputs are idempotent by
 construction (deterministic ids, per-pair versions, re-sent outboxes), so faust's
 ``exactly_once`` is not needed (see ``notes/faust.md`` section 3 for why it is not trusted).
@@ -19,10 +28,11 @@ from typing import Any
 
 import faust
 
+from smartgroups.errors import TopologyError
 from smartgroups.settings import Settings
 from smartgroups.worker.clock import utc_now
 from smartgroups.worker.store import PartitionTable
-from smartgroups.worker.topology import Topology
+from smartgroups.worker.topology import TABLES, Topology
 
 log = logging.getLogger("smartgroups.worker")
 
@@ -52,6 +62,16 @@ class Runtime:
     topics: dict[str, Any]
     clock: Clock = utc_now
     stats: Counter[str] = field(default_factory=Counter)
+    failure: str | None = None
+    """Why this worker cannot process any more (set just before it stops); ``None`` while fine."""
+
+
+class App(faust.App):
+    """faust's app, with its web server started before the first assignment (see above)."""
+
+    async def on_started(self) -> None:
+        await self.on_started_init_web_server()  # idempotent: faust's own call is then a no-op
+        await super().on_started()
 
 
 def _credentials(settings: Settings) -> Any:
@@ -73,8 +93,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
     """Build the faust app and register the definitions, members and ticker agents."""
     topology = Topology.from_settings(settings)
     n = settings.partitions
-    app = faust.App(
-        f"{settings.topic_prefix}{settings.app_id}",
+    app = App(
+        topology.app_id,
         broker=[f"kafka://{hp.strip()}" for hp in settings.bootstrap_servers.split(",")],
         broker_credentials=_credentials(settings),
         store="rocksdb://",
@@ -124,14 +144,16 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
             internal=internal,
         )
 
+    tables = {name: table(name) for name in TABLES}
+    _check_names(app, topology, tables)
     runtime = Runtime(
         settings=settings,
         topology=topology,
         app=app,
-        members=table("members"),
-        groups=table("groups"),
-        due=table("due"),
-        catalogs=table("catalogs"),
+        members=tables["members"],
+        groups=tables["groups"],
+        due=tables["due"],
+        catalogs=tables["catalogs"],
         topics={
             "member_inputs": topic(*topology.member_inputs, topology.fanout),
             "definition_inputs": topic(topology.group_changes, topology.commands),
@@ -152,3 +174,13 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
     ticker.register(runtime)
     web.register(runtime)
     return runtime
+
+
+def _check_names(app: faust.App, topology: Topology, tables: dict[str, PartitionTable]) -> None:
+    """Raise :class:`TopologyError` if faust names a topic otherwise than :class:`Topology`
+    (it would then use topics that were not created and verified before it started)."""
+    derived = {topology.changelog(n): t.table.changelog_topic_name for n, t in tables.items()}
+    derived[topology.leader] = app._leader_assignor._leader_topic_name  # type: ignore[attr-defined]
+    wrong = [f"{theirs} (expected {ours})" for ours, theirs in derived.items() if theirs != ours]
+    if wrong:
+        raise TopologyError("faust derives other topic names than smartgroups: " + ", ".join(wrong))

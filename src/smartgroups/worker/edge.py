@@ -5,6 +5,13 @@
   coordinates, so everything downstream (dedupe, ``cause``) refers to where it was produced.
 * :class:`Sender` sends by topic *role* (``changes``, ``state``, ``results``, ``fanout``,
   ``commands``, ``dead_letters``), and dead-letters a record with the contract's headers.
+* :func:`register_agent` runs a handler over a stream and decides what a failure means
+  (:func:`blames_record`): a failure of the record's processing dead-letters the record
+  (``processing_error``) and the stream goes on; a failure of what the worker stands on (faust,
+  Kafka, RocksDB, the OS) **stops the worker** without committing the record, so it is read
+  again when the worker restarts. Dead-lettering those would consume every record while the
+  failure lasts (issue 14: a changelog missing from faust's metadata dead-lettered every
+  definition), and retrying in place would hide a worker that cannot work behind a live process.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from aiokafka.errors import KafkaError
+from faust.exceptions import FaustError
 
 from smartgroups.wire.decode import DeadLetter, dead_letter_headers
 from smartgroups.worker.app import Runtime
@@ -118,13 +127,11 @@ class Sender:
 
     async def processing_error(self, record: Record) -> None:
         """Dead-letter a record whose processing failed in our code (never lost, never acked
-        silently); ``error.code`` is ``processing_error``. Never raises."""
-        try:
-            await self.dead_letter(
-                record, DeadLetter("processing_error", "the processor failed on this record")
-            )
-        except Exception:
-            log.exception("could not dead-letter %s", record.coordinates())
+        silently); ``error.code`` is ``processing_error``. Raises if it cannot be sent: the
+        caller then stops the worker rather than lose the record."""
+        await self.dead_letter(
+            record, DeadLetter("processing_error", "the processor failed on this record")
+        )
 
 
 class Handler(Protocol):
@@ -135,23 +142,83 @@ class Handler(Protocol):
     def forget(self) -> None: ...
 
 
+_INFRASTRUCTURE = (OSError, MemoryError, KafkaError, FaustError)
+"""Failures that are never a record's doing, wherever they are raised."""
+
+_INFRASTRUCTURE_CODE = ("faust", "mode", "aiokafka", "rocksdict", "smartgroups.worker.store")
+"""Modules whose frames in a traceback mean the failure happened in what the worker stands on
+(the store adapter stands for RocksDB, whose binding raises plain ``Exception``)."""
+
+
+def blames_record(exc: BaseException) -> bool:
+    """True when ``exc`` is the processed record's doing, so dead-lettering it is right.
+
+    That is an exception raised while smartgroups' own code (the core, the decoders, the
+    handlers, or the standard library they call) worked on the record: a bug the record
+    triggers, which the next record need not trigger. It is not the record's doing when it is
+    an instance of :data:`_INFRASTRUCTURE` or when any frame of its traceback is in
+    :data:`_INFRASTRUCTURE_CODE` (faust, mode, aiokafka, RocksDB): the worker cannot process
+    right now, whatever the record.
+    """
+    if isinstance(exc, _INFRASTRUCTURE):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if any(module == m or module.startswith(m + ".") for m in _INFRASTRUCTURE_CODE):
+            return False
+        tb = tb.tb_next
+    return True
+
+
+async def halt(runtime: Runtime, name: str, event: Any, record: Record, exc: BaseException) -> None:
+    """Stop the worker because ``record`` could not be processed for a reason not its own.
+
+    The record's message is never acked (an extra reference is taken), so its offset is not
+    committed and the record is read again when the worker restarts; outputs already sent for
+    it are re-sent or recognised then (deterministic ids, per-pair versions). ``/v1/health``
+    reports the failure until the process exits (with a non-zero status).
+    """
+    event.message.incref()
+    detail = " ".join(str(exc).split()).rstrip(".")  # faust's messages span lines
+    runtime.failure = f"{name} could not process {record.coordinates()}: {type(exc).__name__}"
+    runtime.failure += f": {detail}" if detail else ""
+    log.critical(
+        "stopping the worker: %s. This is not the record's fault, so it is not dead-lettered: "
+        "its offset is not committed and it is processed when the worker starts again.",
+        runtime.failure,
+    )
+    await runtime.app.crash(exc)  # faust logs the traceback ("Crashed reason=...")
+
+
 def register_agent(
     runtime: Runtime, topics: str, name: str, handler: Handler, sender: Sender
 ) -> None:
     """A ``concurrency=1`` agent over ``runtime.topics[topics]`` that hands each record to
     ``handler``. Nothing escapes it: a record the handler fails on is dead-lettered
-    (``processing_error``) instead of being acked silently by faust. The handler's caches are
-    dropped whenever partitions are assigned."""
+    (``processing_error``) when the failure is the record's (:func:`blames_record`); otherwise,
+    or when the dead letter cannot be sent, the worker stops (:func:`halt`) and nothing more is
+    processed. The handler's caches are dropped whenever partitions are assigned."""
 
     @runtime.app.agent(runtime.topics[topics], name=name, concurrency=1)
     async def agent(stream: Any) -> None:
         async for event in stream.events():
+            if runtime.failure is not None:
+                event.message.incref()  # another agent stopped the worker: leave it unread
+                return
             record = Record.from_message(event.message)
             try:
                 await handler.handle(record)
-            except Exception:
+            except Exception as exc:
+                if not blames_record(exc):
+                    await halt(runtime, name, event, record, exc)
+                    return
                 log.exception("%s: failed on %s", name, record.coordinates())
-                await sender.processing_error(record)
+                try:
+                    await sender.processing_error(record)
+                except Exception as failure:
+                    await halt(runtime, name, event, record, failure)
+                    return
 
     @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _forget(app: Any, assigned: Any, **_: Any) -> None:

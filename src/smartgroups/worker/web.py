@@ -1,8 +1,11 @@
 """The worker's HTTP endpoints (on ``SMARTGROUPS_WEB_PORT``).
 
+* ``GET /v1/health`` (contract section 7) and ``GET /health/`` (the same answer) —
+  ``{"ok": bool, "partitions": {"assigned": n, "ready": r}}``, HTTP 200 when ``ok``, else 503
+  with a ``"reason"`` saying what the worker waits for or why it cannot work (see
+  :func:`health`). Served from the start of the process, before the first assignment.
 * ``GET /stats/`` — counters since start: inputs applied, no-ops, re-delivered, re-routed,
   dead letters by code, transitions, commands accepted and rejected, scanned members.
-* ``GET /health/`` — ``{"ok": true}`` once the worker processes events.
 """
 
 from __future__ import annotations
@@ -12,6 +15,52 @@ from typing import Any
 from smartgroups.worker.app import Runtime
 
 
+def health(runtime: Runtime) -> dict[str, Any]:
+    """The worker's health: ``ok`` only when it processes every partition it is assigned.
+
+    ``assigned`` counts the partition numbers this worker is assigned (all its input topics and
+    tables share them). ``ready`` counts those it processes now: faust recovers every assigned
+    table partition before any stream resumes, so ``ready`` is all of them once recovery has
+    finished and no rebalance runs, and 0 otherwise. Not ``ok`` (decisions where the contract is
+    silent): nothing assigned (not yet, or no partition left for this worker), a rebalance or
+    table recovery in progress, an agent that crashed, or a processing failure that stops the worker
+    (``Runtime.failure``). ``reason`` names the first of these that holds.
+    """
+    app = runtime.app
+    sources = runtime.topology.sources
+    assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in sources}
+    reason = None
+    if runtime.failure is not None:
+        reason = f"stopping: {runtime.failure}"
+    elif app.crashed:
+        reason = f"crashed: {app.crash_reason!r}"
+    elif (crashed := _crashed_agents(app)) is not None:
+        reason = f"agent {crashed} crashed"
+    elif not assigned:
+        reason = "no partition assigned"
+    elif app.rebalancing:
+        reason = "rebalancing"
+    elif app.in_recovery or not app.tables.actives_ready:
+        reason = "recovering tables"
+    ready = len(assigned) if reason is None else 0
+    answer: dict[str, Any] = {
+        "ok": reason is None,
+        "partitions": {"assigned": len(assigned), "ready": ready},
+    }
+    if reason is not None:
+        answer["reason"] = reason
+    return answer
+
+
+def _crashed_agents(app: Any) -> str | None:
+    """The name of an agent with a crashed actor (faust restarts it, but the event it crashed
+    on was acked: worth a 503 until then). ``_actors`` is faust's own list (0.15)."""
+    for agent in app.agents.values():
+        if any(actor.crashed for actor in list(agent._actors)):
+            return str(agent.name)
+    return None
+
+
 def register(runtime: Runtime) -> None:
     app = runtime.app
 
@@ -19,6 +68,12 @@ def register(runtime: Runtime) -> None:
     async def stats(web: Any, request: Any) -> Any:
         return web.json(dict(sorted(runtime.stats.items())))
 
+    @app.page("/v1/health")
+    async def v1_health(web: Any, request: Any) -> Any:
+        body = health(runtime)
+        return web.json(body, status=200 if body["ok"] else 503)
+
     @app.page("/health/")
-    async def health(web: Any, request: Any) -> Any:
-        return web.json({"ok": True})
+    async def old_health(web: Any, request: Any) -> Any:
+        body = health(runtime)
+        return web.json(body, status=200 if body["ok"] else 503)

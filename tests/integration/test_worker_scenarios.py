@@ -242,6 +242,9 @@ def test_backfill_of_a_new_group_over_existing_members(sc: Scenario) -> None:
     sc.wait_members("g", expected, timeout=120)
     reasons = {e["reason"] for e in sc.changes() if e["group_id"] == "g"}
     assert reasons <= {"group_created", "conditions_met"}
+    # The backfill's cause is the definition, named by the contract topic (no prefix).
+    causes = [e["cause"] for e in sc.changes() if e["reason"] == "group_created"]
+    assert causes and {(c["kind"], c["topic"]) for c in causes} == {("definition", "group-changes")}
 
 
 def test_group_of_groups_cascade_three_deep(sc: Scenario) -> None:

@@ -164,7 +164,7 @@ class DefinitionsHandler:
             return outputs
         state.seq += 1
         cause = dict(
-            event_cause("definition", command_id, self.rt.topology.group_changes, *_origin(record))
+            event_cause("definition", command_id, "group-changes", *_origin(record))
         )
         if effect in GROUP_EFFECTS:
             assert outcome.group is not None

@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export KAFKA_PORT ?= 9092
+# The broker every target talks to: KAFKA_BOOTSTRAP_SERVERS when set (no local broker is started),
+# else the local broker on KAFKA_PORT. Passed explicitly to every command `make run` starts, so a
+# KAFKA_PORT=19192 run never reaches a broker on 9092.
+BOOTSTRAP := $(if $(KAFKA_BOOTSTRAP_SERVERS),$(KAFKA_BOOTSTRAP_SERVERS),127.0.0.1:$(KAFKA_PORT))
 
 .DEFAULT_GOAL := help
 
@@ -22,17 +26,19 @@ $(STAMP): pyproject.toml setup.py src/smartgroups/core/_native.c
 install: $(STAMP) ## Create .venv and install smartgroups with its dev tools
 
 .PHONY: kafka-up
-kafka-up: $(STAMP) ## Start the local Kafka broker (jars from Maven Central, KRaft) unless one runs
-	$(BIN)/python -m smartgroups.devbroker up
+kafka-up: $(STAMP) ## Start the local Kafka broker on KAFKA_PORT (default 9092) unless one runs
+	$(BIN)/python -m smartgroups.devbroker up --port $(KAFKA_PORT)
 
 .PHONY: kafka-down
 kafka-down: $(STAMP) ## Stop the local Kafka broker
 	$(BIN)/python -m smartgroups.devbroker down
 
 .PHONY: run
-run: $(STAMP) ## Install, start a broker (unless KAFKA_BOOTSTRAP_SERVERS is set), run the worker
-	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then $(BIN)/python -m smartgroups.devbroker up; fi
-	$(BIN)/smartgroups worker --demo
+run: $(STAMP) ## Install, start a broker on KAFKA_PORT (unless KAFKA_BOOTSTRAP_SERVERS is set), run the demo
+ifeq ($(KAFKA_BOOTSTRAP_SERVERS),)
+	$(BIN)/python -m smartgroups.devbroker up --port $(KAFKA_PORT)
+endif
+	$(BIN)/smartgroups worker --demo --bootstrap-servers $(BOOTSTRAP)
 
 .PHONY: lint
 lint: $(STAMP) ## Ruff (lint + format check) and mypy (strict on the core)

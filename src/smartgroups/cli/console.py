@@ -13,6 +13,8 @@ Decisions (the contract is silent on the worker's output):
 * ``--log-level debug`` shows smartgroups at DEBUG and the framework at INFO (its DEBUG records
   are per-request noise; raise them with a logging config of your own if ever needed).
 * ``warning`` and ``error`` show only those, from everyone ("Worker ready" included at neither).
+* Known-benign framework records are lowered to INFO (so shown at ``debug`` only), each with its
+  reason in :data:`BENIGN`. Every other framework ERROR stays an ERROR.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ FRAMEWORKS = ("faust", "mode", "aiokafka", "aiohttp")
 _READY_LOGGER = "faust.tables.recovery"
 _READY = "Worker ready"
 _FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
+
+BENIGN: tuple[tuple[str, str], ...] = (
+    # aiokafka logs every failed coordinator lookup at ERROR, then retries when the error is
+    # retriable. On a broker's first consumer group (a fresh `make run`) the broker answers
+    # "not available" until it has created __consumer_offsets, a second or two: healthy. A
+    # coordinator that never comes shows as a worker that never logs "Worker ready".
+    ("aiokafka.consumer.group_coordinator", "GroupCoordinatorNotAvailableError"),
+)
+"""(logger, text in the message) of framework ERROR records that are part of a healthy start."""
 
 
 def configure_logging(level: str, stream: TextIO | None = None) -> None:
@@ -59,12 +70,18 @@ class _Chatter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name == "smartgroups" or record.name.startswith("smartgroups."):
             return record.levelno >= self.ours
+        if record.levelno >= logging.ERROR and _benign(record):
+            record.levelno, record.levelname = logging.INFO, "INFO"
         if record.name == _READY_LOGGER and record.getMessage().endswith(_READY):
             if record.levelno < self.ours:
                 return False
             record.name, record.msg, record.args = "smartgroups.worker", _READY, ()
             return True
         return record.levelno >= self.framework
+
+
+def _benign(record: logging.LogRecord) -> bool:
+    return any(record.name == name and text in record.getMessage() for name, text in BENIGN)
 
 
 def banner(settings: Any, *, demo: bool) -> str:

@@ -61,6 +61,22 @@ def test_warning_shows_only_warnings() -> None:
     assert "our info" not in out and "Worker ready" not in out and "Starting" not in out
 
 
+def test_a_benign_framework_error_shows_only_at_debug_and_others_stay_errors() -> None:
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    for level, shown in (("info", False), ("debug", True)):
+        stream = io.StringIO()
+        configure_logging(level, stream)
+        coordinator.error(
+            "Group Coordinator Request failed: %s",
+            "[Error 15] GroupCoordinatorNotAvailableError",
+        )
+        coordinator.error("Group Coordinator Request failed: %s", "[Error 30] Authorization")
+        out = stream.getvalue()
+        assert ("INFO aiokafka.consumer.group_coordinator" in out) is shown
+        assert "ERROR aiokafka.consumer.group_coordinator" in out and "Authorization" in out
+        assert out.count("ERROR") == 1  # the authorization failure only
+
+
 def test_log_level_flag_and_its_alias() -> None:
     parser = build_parser()
     assert parser.parse_args(["worker", "--loglevel", "info"]).log_level == "info"

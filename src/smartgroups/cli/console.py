@@ -10,6 +10,8 @@ Decisions (the contract is silent on the worker's output):
   rebalance, ``Worker ready``: faust's own "Worker ready" (logged when every assigned partition
   is recovered and processing resumes) re-labelled ``smartgroups.worker``. Operators and the
   integration harness read that line; faust's ~170 other start-up INFO lines are not shown.
+  Lines in mode's service form (``[^-App]: Starting...``) are the framework's, whatever the
+  logger: a faust class subclassed in our package logs under our module's name.
 * ``--log-level debug`` shows smartgroups at DEBUG and the framework at INFO (its DEBUG records
   are per-request noise; raise them with a logging config of your own if ever needed).
 * ``warning`` and ``error`` show only those, from everyone ("Worker ready" included at neither).
@@ -29,6 +31,7 @@ LEVELS = ("debug", "info", "warning", "error")
 FRAMEWORKS = ("faust", "mode", "aiokafka", "aiohttp")
 _READY_LOGGER = "faust.tables.recovery"
 _READY = "Worker ready"
+_SERVICE = "[^"  # how mode's services prefix their log lines: "[^--Consumer]: Starting..."
 _FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 
 BENIGN: tuple[tuple[str, str], ...] = (
@@ -68,7 +71,7 @@ class _Chatter(logging.Filter):
         self.framework = framework
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name == "smartgroups" or record.name.startswith("smartgroups."):
+        if _ours(record):
             return record.levelno >= self.ours
         if record.levelno >= logging.ERROR and _benign(record):
             record.levelno, record.levelname = logging.INFO, "INFO"
@@ -78,6 +81,14 @@ class _Chatter(logging.Filter):
             record.name, record.msg, record.args = "smartgroups.worker", _READY, ()
             return True
         return record.levelno >= self.framework
+
+
+def _ours(record: logging.LogRecord) -> bool:
+    """A record of smartgroups' own code: a faust service defined in our package (the app)
+    still logs faust's lifecycle ("[^-App]: Starting..."), which is the framework's."""
+    if record.name != "smartgroups" and not record.name.startswith("smartgroups."):
+        return False
+    return not record.getMessage().startswith(_SERVICE)
 
 
 def _benign(record: logging.LogRecord) -> bool:

@@ -37,6 +37,7 @@ def emit_all(level: str) -> str:
     logging.getLogger("mode.timers").info("Timer woke up too late")
     logging.getLogger("aiokafka.cluster").warning("framework warning")
     logging.getLogger("faust.tables.recovery").info("[^---Recovery]: Worker ready")
+    logging.getLogger("smartgroups.worker.app").info("[^-App]: Wait for streams...")
     return stream.getvalue()
 
 
@@ -45,6 +46,7 @@ def test_info_shows_ours_the_framework_s_warnings_and_worker_ready() -> None:
     assert "our info" in out and "our warning" in out and "framework warning" in out
     assert "our debug" not in out
     assert "Starting..." not in out and "Joined group" not in out and "woke up" not in out
+    assert "Wait for streams" not in out  # faust's lifecycle, though our subclass logs it
     assert "INFO smartgroups.worker: Worker ready\n" in out
     assert "\x1b" not in out
 
@@ -52,6 +54,7 @@ def test_info_shows_ours_the_framework_s_warnings_and_worker_ready() -> None:
 def test_debug_adds_the_framework_s_info_chatter() -> None:
     out = emit_all("debug")
     assert "our debug" in out and "Starting..." in out and "Joined group" in out
+    assert "Wait for streams" in out
     assert "Worker ready" in out
 
 

@@ -57,3 +57,15 @@ def test_bootstrap_servers_set_means_no_local_broker() -> None:
     lines = recipe("KAFKA_PORT=19192", env={"KAFKA_BOOTSTRAP_SERVERS": "kafka.example:9093"})
     assert not any("devbroker" in line for line in lines)
     assert worker_line(lines).endswith("--bootstrap-servers kafka.example:9093")
+
+
+def test_help_lists_run_without_terminal_codes_in_a_pipe() -> None:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert any(line.split()[:1] == ["run"] for line in done.stdout.splitlines())
+    assert "\x1b" not in done.stdout

@@ -5,12 +5,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export KAFKA_PORT ?= 9092
+# The broker every target talks to: KAFKA_BOOTSTRAP_SERVERS when set (no local broker is started),
+# else the local broker on KAFKA_PORT. Passed explicitly to every command `make run` starts, so a
+# KAFKA_PORT=19192 run never reaches a broker on 9092.
+BOOTSTRAP := $(if $(KAFKA_BOOTSTRAP_SERVERS),$(KAFKA_BOOTSTRAP_SERVERS),127.0.0.1:$(KAFKA_PORT))
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; fi; \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*?## "} \
+	  /^[a-zA-Z_-]+:.*?## / {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml setup.py src/smartgroups/core/_native.c
 	$(PYTHON) -m venv $(VENV)
@@ -22,17 +28,19 @@ $(STAMP): pyproject.toml setup.py src/smartgroups/core/_native.c
 install: $(STAMP) ## Create .venv and install smartgroups with its dev tools
 
 .PHONY: kafka-up
-kafka-up: $(STAMP) ## Start the local Kafka broker (jars from Maven Central, KRaft) unless one runs
-	$(BIN)/python -m smartgroups.devbroker up
+kafka-up: $(STAMP) ## Start the local Kafka broker on KAFKA_PORT (default 9092) unless one runs
+	$(BIN)/python -m smartgroups.devbroker up --port $(KAFKA_PORT)
 
 .PHONY: kafka-down
 kafka-down: $(STAMP) ## Stop the local Kafka broker
 	$(BIN)/python -m smartgroups.devbroker down
 
 .PHONY: run
-run: $(STAMP) ## Install, start a broker (unless KAFKA_BOOTSTRAP_SERVERS is set), run the worker
-	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then $(BIN)/python -m smartgroups.devbroker up; fi
-	$(BIN)/smartgroups worker --demo
+run: $(STAMP) ## Install, start a broker on KAFKA_PORT (unless KAFKA_BOOTSTRAP_SERVERS is set), run the demo
+ifeq ($(KAFKA_BOOTSTRAP_SERVERS),)
+	$(BIN)/python -m smartgroups.devbroker up --port $(KAFKA_PORT)
+endif
+	$(BIN)/smartgroups worker --demo --bootstrap-servers $(BOOTSTRAP)
 
 .PHONY: lint
 lint: $(STAMP) ## Ruff (lint + format check), mypy (strict) and import-linter (the layers)

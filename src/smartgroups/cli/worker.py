@@ -1,9 +1,13 @@
 """``smartgroups worker``: run the processor until SIGTERM or SIGINT, then stop cleanly.
 
-On start it creates the contract's topics that are missing and refuses to start when an
-existing one does not fit (partition count, compaction). With ``--demo`` it also publishes the
-example events of ``examples/`` once started and logs every membership change it emits, so
-``make run`` shows the product working end to end.
+On start it prints a short banner (see :mod:`smartgroups.cli.console` for what it prints and
+where), creates the contract's topics that are missing and refuses to start when an existing one
+does not fit (partition count, compaction). With ``--demo`` it also publishes the example events
+of ``examples/`` once started and prints one line per membership change it emits, so ``make run``
+shows the product working end to end.
+
+``--log-level`` (alias ``--loglevel``) is ``debug``, ``info`` (default), ``warning`` or
+``error``; faust's and aiokafka's INFO chatter shows only at ``debug``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from smartgroups.cli.console import LEVELS, banner, configure_logging
 from smartgroups.cli.main import add_connection_flags, settings_from
 
 
@@ -25,7 +30,15 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--tick-interval", type=float, help="seconds between time ticks [SMARTGROUPS_TICK_INTERVAL]"
     )
-    parser.add_argument("--loglevel", default="info", help="debug, info, warning (default info)")
+    parser.add_argument(
+        "--log-level",
+        "--loglevel",
+        dest="log_level",
+        default="info",
+        choices=LEVELS,
+        type=str.lower,
+        help="info (default) shows smartgroups' lines; debug adds faust's and aiokafka's",
+    )
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -43,11 +56,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(
         args, data_dir=args.data_dir, web_port=args.web_port, tick_interval=args.tick_interval
     )
-    logging.basicConfig(
-        level=args.loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s"
-    )
-    log = logging.getLogger("smartgroups")
-    log.info("starting with %r", settings)
+    configure_logging(args.log_level)
+    print(banner(settings, demo=args.demo), flush=True)
+    logging.getLogger("smartgroups").debug("starting with %r", settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings, Topology.from_settings(settings)))
@@ -60,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
     worker = faust.Worker(
         runtime.app,
         loop=loop,
-        loglevel=args.loglevel,
+        loglevel=args.log_level,
+        quiet=True,
         redirect_stdouts=False,
         override_logging=False,
     )
+    worker.spinner = None  # its cursor codes would reach pipes and log files
     worker.execute_from_commandline()

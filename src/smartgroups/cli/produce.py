@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from smartgroups.cli import connect
-from smartgroups.cli.main import add_connection_flags, settings_from
+from smartgroups.cli.options import add_connection_flags, settings_from
 from smartgroups.cli.relative import resolve_relative
 from smartgroups.errors import ProduceError
 from smartgroups.settings import Settings

@@ -43,7 +43,7 @@ from typing import Any
 import orjson
 
 from smartgroups.cli import connect
-from smartgroups.cli.main import add_connection_flags, settings_from
+from smartgroups.cli.options import add_connection_flags, settings_from
 from smartgroups.errors import UsageError
 from smartgroups.settings import Settings
 

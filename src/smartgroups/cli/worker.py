@@ -18,8 +18,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from smartgroups.cli.connect import check_reachable
 from smartgroups.cli.console import LEVELS, banner, configure_logging
-from smartgroups.cli.main import add_connection_flags, settings_from
+from smartgroups.cli.options import add_connection_flags, settings_from
 
 
 def add_parser(commands: Any) -> None:
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(
         args, data_dir=args.data_dir, web_port=args.web_port, tick_interval=args.tick_interval
     )
+    # The worker's first contact with Kafka is deep in the topic check, then faust: connect once
+    # first, so a wrong address, TLS setting or SASL login is one line within the bound.
+    check_reachable(settings)
     configure_logging(args.log_level)
     print(banner(settings, demo=args.demo), flush=True)
     logging.getLogger("smartgroups").debug("starting with %r", settings)

@@ -163,9 +163,7 @@ class DefinitionsHandler:
         if effect is None or (effect not in GROUP_EFFECTS and effect not in MEMBER_EFFECTS):
             return outputs
         state.seq += 1
-        cause = dict(
-            event_cause("definition", command_id, "group-changes", *_origin(record))
-        )
+        cause = dict(event_cause("definition", command_id, "group-changes", *_origin(record)))
         if effect in GROUP_EFFECTS:
             assert outcome.group is not None
             if effect == "group_created":

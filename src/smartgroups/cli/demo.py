@@ -30,8 +30,8 @@ import orjson
 
 from smartgroups.cli.produce import read_events
 from smartgroups.cli.relative import resolve_relative
-from smartgroups.worker.app import Runtime
 from smartgroups.worker.clock import utc_now
+from smartgroups.worker.runtime import Runtime
 
 log = logging.getLogger("smartgroups.demo")
 

@@ -20,10 +20,6 @@ construction (deterministic ids, per-pair versions, re-sent outboxes), so faust'
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import faust
@@ -31,12 +27,11 @@ import faust
 from smartgroups.errors import TopologyError
 from smartgroups.settings import Settings
 from smartgroups.worker.clock import utc_now
+from smartgroups.worker.runtime import Clock, Runtime
 from smartgroups.worker.store import PartitionTable
 from smartgroups.worker.topology import TABLES, Topology
 
 log = logging.getLogger("smartgroups.worker")
-
-Clock = Callable[[], datetime]
 
 # One partition DB per table per partition: keep each RocksDB small (notes/faust.md section 1).
 _ROCKSDB = {
@@ -46,24 +41,6 @@ _ROCKSDB = {
     "block_cache_size": 32 << 20,
     "max_open_files": 256,
 }
-
-
-@dataclass(slots=True)
-class Runtime:
-    """The app and everything its agents share (tables, topics, counters, the clock)."""
-
-    settings: Settings
-    topology: Topology
-    app: faust.App
-    members: PartitionTable
-    groups: PartitionTable
-    due: PartitionTable
-    catalogs: PartitionTable
-    topics: dict[str, Any]
-    clock: Clock = utc_now
-    stats: Counter[str] = field(default_factory=Counter)
-    failure: str | None = None
-    """Why this worker cannot process any more (set just before it stops); ``None`` while fine."""
 
 
 class App(faust.App):

@@ -30,7 +30,6 @@ from smartgroups.core.outputs import command_result, event_cause
 from smartgroups.core.partitioning import partition_for
 from smartgroups.errors import RuleError
 from smartgroups.wire.decode import DeadLetter, decode_group_change
-from smartgroups.worker.app import Runtime
 from smartgroups.worker.edge import (
     Record,
     Sender,
@@ -38,6 +37,7 @@ from smartgroups.worker.edge import (
     reroute_value,
     unwrap_reroute,
 )
+from smartgroups.worker.runtime import Runtime
 
 RECENT_INPUTS = 32
 """Applied inputs per space whose outputs are kept for re-sending after a crash."""

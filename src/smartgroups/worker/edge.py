@@ -27,7 +27,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import FaustError
 
 from smartgroups.wire.decode import DeadLetter, dead_letter_headers
-from smartgroups.worker.app import Runtime
+from smartgroups.worker.runtime import Runtime
 
 log = logging.getLogger("smartgroups.edge")
 

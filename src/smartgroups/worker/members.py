@@ -42,7 +42,6 @@ from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import epoch_ms
 from smartgroups.wire.decode import DeadLetter, decode_member_input
 from smartgroups.worker import record_codec
-from smartgroups.worker.app import Runtime
 from smartgroups.worker.edge import (
     Record,
     Sender,
@@ -50,6 +49,7 @@ from smartgroups.worker.edge import (
     reroute_value,
     unwrap_reroute,
 )
+from smartgroups.worker.runtime import Runtime
 
 Change = Callable[[MemberRecord, SpaceGroups, datetime], list[Transition]]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from smartgroups.worker.app import Runtime
 from smartgroups.worker.edge import Sender
+from smartgroups.worker.runtime import Runtime
 
 log = logging.getLogger("smartgroups.ticker")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smartgroups.worker.app import Runtime
+from smartgroups.worker.runtime import Runtime
 
 
 def health(runtime: Runtime) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+"""What the worker's agents share: the app, its tables and topics, counters and the clock.
+
+:func:`smartgroups.worker.app.create_app` (the composition root) builds one :class:`Runtime` and
+hands it to each agent module's ``register``; the agents import this module, never the root, so
+the worker's modules import each other in one direction only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import faust
+
+from smartgroups.settings import Settings
+from smartgroups.worker.clock import utc_now
+from smartgroups.worker.store import PartitionTable
+from smartgroups.worker.topology import Topology
+
+Clock = Callable[[], datetime]
+"""The worker's clock: an aware UTC ``datetime`` (``SMARTGROUPS_CLOCK_FILE`` can shift it)."""
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The app and everything its agents share (tables, topics, counters, the clock)."""
+
+    settings: Settings
+    topology: Topology
+    app: faust.App
+    members: PartitionTable
+    groups: PartitionTable
+    due: PartitionTable
+    catalogs: PartitionTable
+    topics: dict[str, Any]
+    clock: Clock = utc_now
+    stats: Counter[str] = field(default_factory=Counter)
+    failure: str | None = None
+    """Why this worker cannot process any more (set just before it stops); ``None`` while fine."""

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import sys
 import time
 import uuid
@@ -220,6 +221,9 @@ def test_health_is_503_until_every_assigned_partition_is_ready(cluster: Cluster)
     n = cluster.partitions
     assert body == {"ok": True, "partitions": {"assigned": n, "ready": n}}
     assert first.health("/health/") == (200, body)
+    # The HTTP server listens on loopback only, never on every interface (it serves personal
+    # data once the query API exists): the kernel's table of listening sockets says where.
+    assert listening_addresses(first.web_port) == {"127.0.0.1"}
 
     second = cluster.worker(1)
     second.start()
@@ -228,3 +232,24 @@ def test_health_is_503_until_every_assigned_partition_is_ready(cluster: Cluster)
     assert all(c is not None and c[0] == 200 for c in counts), counts
     assigned = [c[1]["partitions"]["assigned"] for c in counts if c is not None]
     assert sum(assigned) == n and min(assigned) >= 1, counts
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local IPv4/IPv6 addresses with a socket listening on ``port`` (from /proc/net)."""
+    found: set[str] = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        with open(table) as handle:
+            next(handle)
+            for line in handle:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                    continue
+                raw = bytes.fromhex(address)
+                if width == 8:
+                    found.add(".".join(str(b) for b in reversed(raw)))
+                else:
+                    words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]
+                    v6 = ipaddress.IPv6Address(b"".join(words))
+                    found.add(str(v6.ipv4_mapped or v6))
+    return found

@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     records = read_events(args.topic, read_text(args.file))
     topic = settings.topic(args.topic)
     asyncio.run(_send(settings, topic, records))
-    print(f"published {len(records)} events to {topic}", file=sys.stderr)
+    noun = "event" if len(records) == 1 else "events"
+    print(f"published {len(records)} {noun} to {topic}", file=sys.stderr)
     return 0
 
 

@@ -93,6 +93,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         producer_max_batch_size=131072,
         web_enabled=True,
         web_port=settings.web_port,
+        # web_bind is the address faust listens on (its default is every interface, 0.0.0.0);
+        # web_host only the one it advertises. The API serves personal data: loopback only.
+        web_bind="127.0.0.1",
         web_host="127.0.0.1",
         web_tables_enabled=False,
         web_in_thread=False,

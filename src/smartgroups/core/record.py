@@ -26,7 +26,7 @@ late duplicate of an old command cannot bring an erased membership back.
 
 A record converts to and from plain JSON-ready documents (:meth:`MemberRecord.state_doc`,
 :meth:`MemberRecord.outbox_doc`, :meth:`MemberRecord.from_docs`); the bytes are the store
-adapter's business (:mod:`smartgroups.worker.record_codec`), so the core imports no codec. The
+adapter's business (:mod:`smartgroups.service.record_codec`), so the core imports no codec. The
 outbox is decoded only when it is used (re-delivery, new outputs) and otherwise carried as the
 stored bytes: a member that just joined a hundred groups does not pay for decoding those hundred
 outputs on each of its next inputs.

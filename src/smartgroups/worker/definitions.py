@@ -1,227 +1,23 @@
-"""The definitions agent: one total order of commands per space over ``group-changes``.
+"""The definitions agent: faust's stream of ``group-changes`` (and re-routed commands), handed to
+the service.
 
-For every record it decodes (edge checks), applies the command to the space's catalog (the
-core's guards), writes exactly one ``group-change-results`` record, and hands accepted changes to
-the member side through the internal fan-out topic:
-
-* group changes (created, updated, (de)activated, deleted) go to **every** partition, carrying
-  the group as it now is and a per-space ``seq`` (duplicates are harmless: the member side keeps
-  the highest ``seq``);
-* static-membership and blacklist commands go to the one partition that owns the member.
-
-The space's state (catalog, ``seq``, which inputs were applied and what they produced) lives in
-the ``catalogs`` table. A re-delivered record is recognised by its offset and re-sends the same
-outputs instead of being applied again, so at-least-once delivery neither loses nor doubles a
-result. Records found on a partition other than their key's are forwarded to the right
-partition of the internal ``commands`` topic and processed there as if they had arrived there.
+One agent consumes ``group-changes`` and the internal ``commands`` topic, so each space's
+commands are applied in one total order. What each record does is
+:class:`smartgroups.service.definitions.DefinitionsService`'s business; this module wires it to
+the ``catalogs`` table and the app's producer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
-
-from smartgroups.core.catalog import SpaceCatalog
-from smartgroups.core.commands import parse_command
-from smartgroups.core.ids import is_id
-from smartgroups.core.outputs import command_result, event_cause
-from smartgroups.core.partitioning import partition_for
-from smartgroups.errors import RuleError
-from smartgroups.wire.decode import DeadLetter, decode_group_change
-from smartgroups.worker.edge import (
-    Record,
-    Sender,
-    register_agent,
-    reroute_value,
-    unwrap_reroute,
-)
+from smartgroups.service.definitions import DefinitionsService
+from smartgroups.worker.edge import Sender, register_agent
 from smartgroups.worker.runtime import Runtime
-
-RECENT_INPUTS = 32
-"""Applied inputs per space whose outputs are kept for re-sending after a crash."""
-
-GROUP_EFFECTS = frozenset(
-    {"group_created", "group_updated", "group_activated", "group_deactivated", "group_deleted"}
-)
-MEMBER_EFFECTS = frozenset({"member_added", "member_removed", "blacklisted", "unblacklisted"})
-
-# An output kept for re-sending: [topic role, partition or -1 for "every partition", key, value]
-Output = list[Any]
-
-
-@dataclass(slots=True)
-class SpaceState:
-    """What the definitions agent keeps per space (one ``catalogs`` table value)."""
-
-    catalog: SpaceCatalog
-    seq: int = 0
-    created: dict[str, int] = field(default_factory=dict)
-    seen: dict[str, int] = field(default_factory=dict)
-    recent: list[list[Any]] = field(default_factory=list)
-
-    def dumps(self) -> bytes:
-        return orjson.dumps(
-            {
-                "catalog": self.catalog.to_json(),
-                "seq": self.seq,
-                "created": self.created,
-                "seen": self.seen,
-                "recent": self.recent,
-            }
-        )
-
-    @classmethod
-    def loads(cls, raw: bytes | None) -> SpaceState:
-        if raw is None:
-            return cls(SpaceCatalog())
-        doc = orjson.loads(raw)
-        return cls(
-            catalog=SpaceCatalog.from_json(doc["catalog"]),
-            seq=doc["seq"],
-            created=doc["created"],
-            seen=doc["seen"],
-            recent=doc["recent"],
-        )
-
-
-class DefinitionsHandler:
-    """Applies one ``group-changes`` record; never raises on bad input (see :func:`register`)."""
-
-    def __init__(self, runtime: Runtime, sender: Sender) -> None:
-        self.rt = runtime
-        self.send = sender
-        self.cache: dict[tuple[int, bytes], SpaceState] = {}
-
-    async def handle(self, record: Record) -> None:
-        topology = self.rt.topology
-        if record.topic == topology.commands:
-            record = unwrap_reroute(record)
-        elif record.key is not None:
-            owner = partition_for(record.key, topology.partitions)
-            if owner != record.partition:
-                await self.send.raw("commands", record.key, reroute_value(record), owner)
-                self.rt.stats["definitions.rerouted"] += 1
-                return
-        decoded = decode_group_change(record.key, record.value)
-        if isinstance(decoded, DeadLetter):
-            await self.send.dead_letter(record, decoded)
-            return
-        assert record.key is not None
-        state = self._load(record.partition, record.key)
-        source = f"{record.topic}#{record.partition}"
-        if state.seen.get(source, -1) >= record.offset:
-            await self._resend(state, source, record.offset)
-            self.rt.stats["definitions.redelivered"] += 1
-            return
-        try:
-            outputs = self._apply(state, decoded, record)
-        except Exception:
-            self.cache.pop((record.partition, record.key), None)
-            raise
-        state.seen[source] = record.offset
-        state.recent = [*state.recent, [source, record.offset, outputs]][-RECENT_INPUTS:]
-        self.rt.catalogs.put(record.key, state.dumps())
-        await self._emit(outputs)
-
-    def _load(self, partition: int, key: bytes) -> SpaceState:
-        state = self.cache.get((partition, key))
-        if state is None:
-            state = SpaceState.loads(self.rt.catalogs.get(key))
-            self.cache[(partition, key)] = state
-        return state
-
-    def _apply(self, state: SpaceState, decoded: Any, record: Record) -> list[Output]:
-        space, command_id, command_type = decoded.space, decoded.id, decoded.type
-        group_id = decoded.event.get("group_id")
-        group_id = group_id if isinstance(group_id, str) and is_id(group_id) else None
-        try:
-            outcome = state.catalog.apply(parse_command(decoded.event))
-        except RuleError as rejection:
-            self.rt.stats["commands.rejected"] += 1
-            result = command_result(
-                space,
-                command_id,
-                command_type,
-                group_id=group_id,
-                code=rejection.code,
-                message=rejection.message,
-            )
-            return [["results", None, space, result]]
-        result = command_result(
-            space,
-            command_id,
-            command_type,
-            group_id=group_id,
-            code=None if outcome.accepted else outcome.code,
-            message=None if outcome.accepted else outcome.message,
-        )
-        self.rt.stats["commands.accepted" if outcome.accepted else "commands.rejected"] += 1
-        outputs: list[Output] = [["results", None, space, result]]
-        effect = outcome.effect if outcome.accepted else None
-        if effect is None or (effect not in GROUP_EFFECTS and effect not in MEMBER_EFFECTS):
-            return outputs
-        state.seq += 1
-        cause = dict(event_cause("definition", command_id, "group-changes", *_origin(record)))
-        if effect in GROUP_EFFECTS:
-            assert outcome.group is not None
-            if effect == "group_created":
-                state.created[outcome.group.group_id] = state.seq
-            entry = {
-                "group": outcome.group.to_json(),
-                "seq": state.seq,
-                "created_seq": state.created.get(outcome.group.group_id, 0),
-                "deleted": effect == "group_deleted",
-            }
-            if effect == "group_deleted":
-                state.created.pop(outcome.group.group_id, None)
-            message = {"k": "group", "space": space, "effect": effect, "entry": entry}
-            message["cause"] = cause
-            outputs.append(["fanout", -1, space, message])
-        else:
-            member_id = decoded.event["member_id"]
-            message = {
-                "k": "command",
-                "space": space,
-                "member_id": member_id,
-                "group_id": group_id,
-                "seq": state.seq,
-                "effect": effect,
-                "cause": cause,
-            }
-            key = f"{space}:{member_id}"
-            owner = partition_for(key.encode(), self.rt.topology.partitions)
-            outputs.append(["fanout", owner, key, message])
-        return outputs
-
-    async def _emit(self, outputs: list[Output]) -> None:
-        for role, partition, key, value in outputs:
-            payload = orjson.dumps(value)
-            if partition == -1:
-                for p in range(self.rt.topology.partitions):
-                    await self.send.raw(role, key.encode(), payload, p)
-            else:
-                await self.send.raw(role, key.encode(), payload, partition)
-
-    async def _resend(self, state: SpaceState, source: str, offset: int) -> None:
-        for entry_source, entry_offset, outputs in state.recent:
-            if entry_source == source and entry_offset == offset:
-                await self._emit(outputs)
-                return
-
-    def forget(self) -> None:
-        """Drop cached states (after a rebalance, the table may have been rebuilt)."""
-        self.cache.clear()
-
-
-def _origin(record: Record) -> tuple[int, int]:
-    return record.partition, record.offset
 
 
 def register(runtime: Runtime) -> None:
     """Register the definitions agent on ``runtime.app``."""
     sender = Sender(runtime)
-    register_agent(
-        runtime, "definition_inputs", "definitions", DefinitionsHandler(runtime, sender), sender
+    service = DefinitionsService(
+        catalogs=runtime.catalogs, publisher=sender, topics=runtime.topology, stats=runtime.stats
     )
+    register_agent(runtime, "definition_inputs", "definitions", service, sender)

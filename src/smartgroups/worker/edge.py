@@ -1,10 +1,10 @@
-"""What the agents share at the edge: the input record, sending, dead letters and re-routing.
+"""What the agents share at the edge: sending, dead letters, and what a failure means.
 
-* :class:`Record` is an input as the agents see it: full topic name, partition, offset, key and
-  value bytes. A record re-routed through an internal topic is unwrapped back to its original
-  coordinates, so everything downstream (dedupe, ``cause``) refers to where it was produced.
-* :class:`Sender` sends by topic *role* (``changes``, ``state``, ``results``, ``fanout``,
-  ``commands``, ``dead_letters``), and dead-letters a record with the contract's headers.
+* :class:`~smartgroups.service.ports.Record` is an input as the services see it (full topic
+  name, partition, offset, key and value bytes), built from faust's message.
+* :class:`Sender`, the services' :class:`~smartgroups.service.ports.Publisher`, sends by topic
+  *role* (``changes``, ``state``, ``results``, ``fanout``, ``commands``, ``dead_letters``), and
+  dead-letters a record with the contract's headers.
 * :func:`register_agent` runs a handler over a stream and decides what a failure means
   (:func:`blames_record`): a failure of the record's processing dead-letters the record
   (``processing_error``) and the stream goes on; a failure of what the worker stands on (faust,
@@ -17,65 +17,17 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 from aiokafka.errors import KafkaError
 from faust.exceptions import FaustError
 
+from smartgroups.service.ports import Headers, Record
 from smartgroups.wire.decode import DeadLetter, dead_letter_headers
 from smartgroups.worker.runtime import Runtime
 
 log = logging.getLogger("smartgroups.edge")
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One input record at its original coordinates."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    rerouted: bool = False
-
-    @classmethod
-    def from_message(cls, message: Any) -> Record:
-        return cls(message.topic, message.partition, message.offset, message.key, message.value)
-
-    def coordinates(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-def reroute_value(record: Record) -> bytes:
-    """Wrap a record found on the wrong partition, to be sent to its key's partition."""
-    return orjson.dumps(
-        {
-            "k": "reroute",
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": None if record.key is None else base64.b64encode(record.key).decode(),
-            "value": None if record.value is None else base64.b64encode(record.value).decode(),
-        }
-    )
-
-
-def unwrap_reroute(record: Record) -> Record:
-    """The original record inside a re-route wrapper (see :func:`reroute_value`)."""
-    doc = orjson.loads(record.value or b"{}")
-    return Record(
-        topic=doc["topic"],
-        partition=int(doc["partition"]),
-        offset=int(doc["offset"]),
-        key=None if doc["key"] is None else base64.b64decode(doc["key"]),
-        value=None if doc["value"] is None else base64.b64decode(doc["value"]),
-        rerouted=True,
-    )
 
 
 class Sender:
@@ -99,13 +51,13 @@ class Sender:
             name = self._names[role] = self.rt.topics[role].get_topic_name()
         return name
 
-    async def raw(
+    async def send(
         self,
         role: str,
         key: bytes | None,
         value: bytes | None,
         partition: int | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: Headers | None = None,
     ) -> None:
         delivery: asyncio.Future[Any] = await self.rt.app.producer.send(  # type: ignore[assignment]
             self._name(role), key, value, partition, None, headers
@@ -121,7 +73,7 @@ class Sender:
     async def dead_letter(self, record: Record, letter: DeadLetter) -> None:
         """Send ``record``'s original bytes to ``dead-letters`` with the contract's headers."""
         headers = dead_letter_headers(letter, record.topic, record.partition, record.offset)
-        await self.raw("dead_letters", record.key, record.value, headers=headers)
+        await self.send("dead_letters", record.key, record.value, headers=headers)
         self.rt.stats[f"dead_letters.{letter.code}"] += 1
         log.warning("dead-lettered %s: %s (%s)", record.coordinates(), letter.code, letter.message)
 

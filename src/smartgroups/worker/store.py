@@ -18,21 +18,30 @@ _OFFSET_KEY_PREFIX = b"__faust"
 
 
 class PartitionTable:
-    """A ``key_type=bytes, value_type=bytes`` faust table, used from inside an agent."""
+    """A ``key_type=bytes, value_type=bytes`` faust table, used from inside an agent: the
+    services' :class:`~smartgroups.service.ports.Table`.
+
+    faust reads and writes a key in the RocksDB of the current event's partition, so the
+    ``partition`` that ``get``/``put``/``delete`` are given is the one faust uses anyway (the
+    services always pass the partition of the record they process); the scans read the named
+    partition's RocksDB directly."""
 
     __slots__ = ("table",)
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
-    def get(self, key: bytes) -> bytes | None:
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """The value in the current event's partition (``partition`` must be it)."""
         value: bytes | None = self.table.get(key)
         return value
 
-    def put(self, key: bytes, value: bytes) -> None:
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        """Write to the current event's partition (``partition`` must be it)."""
         self.table[key] = value
 
-    def delete(self, key: bytes) -> None:
+    def delete(self, partition: int, key: bytes) -> None:
+        """Delete from the current event's partition (``partition`` must be it)."""
         if key in self.table:
             del self.table[key]
 

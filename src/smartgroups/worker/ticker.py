@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 
+from smartgroups.service.messages import TICK, TICK_KEY
 from smartgroups.worker.edge import Sender
 from smartgroups.worker.runtime import Runtime
 
 log = logging.getLogger("smartgroups.ticker")
-
-TICK = b'{"k":"tick"}'
 
 
 def register(runtime: Runtime) -> None:
@@ -31,6 +30,6 @@ def register(runtime: Runtime) -> None:
                 tp.partition for tp in runtime.app.assignor.assigned_actives() if tp.topic == fanout
             )
             for partition in owned:
-                await sender.raw("fanout", b"tick", TICK, partition)
+                await sender.send("fanout", TICK_KEY, TICK, partition)
         except Exception:  # a timer that raises stops ticking for good
             log.exception("tick failed; will try again at the next interval")

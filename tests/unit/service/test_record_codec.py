@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smartgroups.core.record import Command, MemberRecord, OutboxEntry, Pair
-from smartgroups.worker.record_codec import dumps, loads
+from smartgroups.service.record_codec import dumps, loads
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),

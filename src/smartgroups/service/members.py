@@ -1,0 +1,345 @@
+"""The members service: member inputs, group copies, backfill scans and ticks, per partition.
+
+Every record of the member-keyed input topics and the internal fan-out topic is handed to
+:meth:`MemberService.handle`, one partition at a time and in offset order, so everything about
+a member is applied in one order. For each input it loads the member's record, calls the core
+(:mod:`smartgroups.core.membership`), stores the record, and publishes the ``membership-changes``
+and ``membership-state`` outputs. Fan-out messages are described in :mod:`.messages`.
+
+Exactness under at-least-once delivery: a re-delivered input (its offset already applied for
+the member) re-sends the outputs it produced, byte for byte, instead of being applied again; ids
+are deterministic and versions alternate, so consumers see each transition once in effect.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from smartgroups.core import membership
+from smartgroups.core.ids import group_key, member_key, space_prefix, state_key
+from smartgroups.core.membership import Transition
+from smartgroups.core.outputs import (
+    TIME_CAUSE,
+    Cause,
+    event_cause,
+    membership_change,
+    membership_state,
+)
+from smartgroups.core.partitioning import partition_for
+from smartgroups.core.record import MemberRecord, OutboxEntry
+from smartgroups.core.space import GroupEntry, SpaceGroups
+from smartgroups.core.values import epoch_ms
+from smartgroups.service import record_codec
+from smartgroups.service.messages import TICK, TICK_KEY, reroute_value, scan_message, unwrap_reroute
+from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicNames
+from smartgroups.wire.decode import DeadLetter, decode_member_input
+
+Change = Callable[[MemberRecord, SpaceGroups, datetime], list[Transition]]
+
+_DUE_PREFIX_LEN = 20  # "%019d|"
+
+
+def due_key(due_ms: int, key: bytes) -> bytes:
+    """Due-index key: sorts by instant, then member (``0000001700000000000|space:member``)."""
+    return b"%019d|" % due_ms + key
+
+
+class MemberService:
+    """Applies one record of the member side's stream (see the module docstring).
+
+    ``members`` holds member records by ``space:member``, ``groups`` each partition's copy of
+    its spaces' groups by ``space:group``, ``due`` the due index (:func:`due_key`).
+    ``scan_chunk`` members are decided per backfill or tick step before live inputs get a turn.
+    ``stats`` counts what happened (the worker serves it at ``/stats/``).
+    """
+
+    def __init__(
+        self,
+        *,
+        members: Table,
+        groups: Table,
+        due: Table,
+        publisher: Publisher,
+        topics: TopicNames,
+        clock: Clock,
+        scan_chunk: int,
+        stats: Counter[str],
+    ) -> None:
+        self.members = members
+        self.groups = groups
+        self.due = due
+        self.publish = publisher
+        self.topics = topics
+        self.clock = clock
+        self.scan_chunk = scan_chunk
+        self.stats = stats
+        self.spaces: dict[tuple[int, str], SpaceGroups] = {}
+
+    # -- dispatch ------------------------------------------------------------------------------
+    async def handle(self, record: Record) -> None:
+        topics = self.topics
+        if record.topic == topics.fanout:
+            doc = orjson.loads(record.value or b"{}")
+            kind = doc.get("k")
+            if kind == "reroute":
+                await self._input(unwrap_reroute(record), record.partition)
+            elif kind == "group":
+                await self._group(record, doc)
+            elif kind == "scan":
+                await self._scan(record, doc)
+            elif kind == "command":
+                await self._command(record, doc)
+            elif kind == "tick":
+                await self._tick(record)
+            return
+        if record.key is not None:
+            owner = partition_for(record.key, topics.partitions)
+            if owner != record.partition:
+                await self.publish.send("fanout", record.key, reroute_value(record), owner)
+                self.stats["inputs.rerouted"] += 1
+                return
+        await self._input(record, record.partition)
+
+    def forget(self) -> None:
+        """Drop cached group copies (after a rebalance, tables may have been rebuilt)."""
+        self.spaces.clear()
+
+    # -- member inputs -------------------------------------------------------------------------
+    async def _input(self, record: Record, partition: int) -> None:
+        logical = self.topics.logical(record.topic)
+        decoded = decode_member_input(logical, record.key, record.value)
+        if isinstance(decoded, DeadLetter):
+            await self.publish.dead_letter(record, decoded)
+            return
+        change = _change_for(decoded)
+        cause = event_cause("event", decoded.id, logical, record.partition, record.offset)
+        await self._apply(
+            partition, decoded.space, decoded.member_id, record.source, record.offset, change, cause
+        )
+
+    async def _command(self, record: Record, doc: dict[str, Any]) -> None:
+        effect, group_id, seq = doc["effect"], doc["group_id"], int(doc["seq"])
+
+        def change(rec: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
+            return membership.on_command(rec, space, effect, group_id, seq, now)
+
+        await self._apply(
+            record.partition,
+            doc["space"],
+            doc["member_id"],
+            record.source,
+            record.offset,
+            change,
+            doc["cause"],
+        )
+
+    # -- definitions and scans -----------------------------------------------------------------
+    async def _group(self, record: Record, doc: dict[str, Any]) -> None:
+        space_id, effect = doc["space"], doc["effect"]
+        entry = GroupEntry.from_json(doc["entry"])
+        partition = record.partition
+        space = self._space(partition, space_id)
+        key = group_key(space_id, entry.group.group_id)
+        via = f"{record.source}@{record.offset}"
+        if space.apply(entry):
+            self.groups.put(partition, key, orjson.dumps({"entry": doc["entry"], "via": via}))
+        elif not self._applied_by(partition, key, via):
+            # A re-sent copy of a change already applied (the definitions service re-sends after
+            # a crash): nothing new. Only a re-delivery of the record that applied it re-scans.
+            self.stats["fanout.duplicates"] += 1
+            return
+        if effect not in membership.GROUP_EFFECTS:
+            return
+        if effect == "group_created" and entry.group.kind == "static":
+            return  # nobody can be in a static group before a command adds them
+        await self._scan_chunk(record, doc, after=None)
+
+    def _applied_by(self, partition: int, key: bytes, via: str) -> bool:
+        stored = self.groups.get(partition, key)
+        return stored is not None and orjson.loads(stored).get("via") == via
+
+    async def _scan(self, record: Record, doc: dict[str, Any]) -> None:
+        space = self._space(record.partition, doc["space"])
+        current = space.get(doc["group_id"])
+        if current is None or current.seq != int(doc["seq"]):
+            self.stats["scans.abandoned"] += 1
+            return  # a newer change of the group superseded this scan
+        await self._scan_chunk(record, doc, after=doc["after"].encode())
+
+    async def _scan_chunk(self, record: Record, doc: dict[str, Any], after: bytes | None) -> None:
+        space_id, effect = doc["space"], doc["effect"]
+        group_id = doc.get("group_id") or doc["entry"]["group"]["group_id"]
+        seq = int(doc.get("seq") or doc["entry"]["seq"])
+        prefix = space_prefix(space_id)
+        chunk = self.members.scan(record.partition, prefix, after=after, limit=self.scan_chunk)
+
+        def change(rec: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
+            return membership.on_group(rec, space, effect, group_id, now)
+
+        for key, raw in chunk:
+            member_id = key[len(prefix) :].decode()
+            await self._apply(
+                record.partition,
+                space_id,
+                member_id,
+                record.source,
+                record.offset,
+                change,
+                doc["cause"],
+                raw=raw,
+            )
+        self.stats["scans.members"] += len(chunk)
+        if len(chunk) == self.scan_chunk:
+            follow = scan_message(space_id, group_id, seq, effect, chunk[-1][0], doc["cause"])
+            await self.publish.send("fanout", prefix, follow, record.partition)
+
+    # -- time ----------------------------------------------------------------------------------
+    async def _tick(self, record: Record) -> None:
+        now_ms = epoch_ms(self.clock())
+        bound = due_key(now_ms + 1, b"")
+        limit = self.scan_chunk  # like a scan: live inputs get a turn in between
+        chunk = self.due.scan_until(record.partition, bound, limit)
+        for key, _ in chunk:
+            space_id, _, member_id = key[_DUE_PREFIX_LEN:].decode().partition(":")
+            await self._apply(
+                record.partition,
+                space_id,
+                member_id,
+                record.source,
+                record.offset,
+                membership.on_due,
+                TIME_CAUSE,
+                due_key_done=key,
+            )
+        if len(chunk) == limit:
+            await self.publish.send("fanout", TICK_KEY, TICK, record.partition)
+
+    # -- the one place a member record changes -------------------------------------------------
+    async def _apply(
+        self,
+        partition: int,
+        space_id: str,
+        member_id: str,
+        source: str,
+        offset: int,
+        change: Change,
+        cause: Cause,
+        *,
+        raw: bytes | None = None,
+        due_key_done: bytes | None = None,
+    ) -> None:
+        key = member_key(space_id, member_id)
+        if raw is None:
+            raw = self.members.get(partition, key)
+        rec = record_codec.loads(raw) if raw is not None else MemberRecord()
+        if rec.already_applied(source, offset):
+            await self._resend(space_id, member_id, rec, rec.outbox_for(source, offset))
+            self.stats["inputs.redelivered"] += 1
+            return
+        space = self._space(partition, space_id)
+        now = self.clock()
+        now_ms = epoch_ms(now)
+        old_due = rec.next_due_ms()
+        transitions = change(rec, space, now)
+        outputs = [
+            membership_change(space_id, member_id, t, self._entry(space, t.group_id), cause, now_ms)
+            for t in transitions
+        ]
+        if outputs:
+            rec.remember(OutboxEntry(source, offset, now_ms, outputs))
+        self._reschedule(partition, key, old_due, rec.next_due_ms(), due_key_done)
+        if not outputs and record_codec.dumps(rec) == raw:  # loads/dumps round-trip byte for byte
+            self.stats["inputs.noop"] += 1
+            return
+        rec.mark_applied(source, offset)
+        self.members.put(partition, key, record_codec.dumps(rec))
+        self.stats["inputs.applied"] += 1
+        self.stats["transitions"] += len(transitions)
+        await self._send(space_id, member_id, rec, outputs)
+
+    def _reschedule(
+        self, partition: int, key: bytes, old: int | None, new: int | None, consumed: bytes | None
+    ) -> None:
+        """Keep the due index in step with the record's next due instant.
+
+        ``consumed`` is the index key a tick is processing: it goes unless it is still the
+        member's next due instant.
+        """
+        new_key = due_key(new, key) if new is not None else None
+        stale = {due_key(old, key)} if old is not None else set()
+        if consumed is not None:
+            stale.add(consumed)
+        for index_key in stale - {new_key}:
+            self.due.delete(partition, index_key)
+        if new_key is not None and new != old:
+            self.due.put(partition, new_key, b"")
+
+    async def _send(
+        self, space_id: str, member_id: str, rec: MemberRecord, outputs: list[dict[str, Any]]
+    ) -> None:
+        key = member_key(space_id, member_id)
+        for event in outputs:
+            await self.publish.send("changes", key, orjson.dumps(event))
+        for group_id in sorted({e["group_id"] for e in outputs}):
+            pair = rec.pairs[group_id]
+            value = (
+                orjson.dumps(
+                    membership_state(space_id, group_id, member_id, pair.version, pair.since_ms)
+                )
+                if pair.member
+                else None
+            )
+            await self.publish.send("state", state_key(space_id, group_id, member_id), value)
+
+    async def _resend(
+        self,
+        space_id: str,
+        member_id: str,
+        rec: MemberRecord,
+        outputs: list[dict[str, Any]] | None,
+    ) -> None:
+        """Re-send a re-delivered input's outputs, and the *current* state of those pairs."""
+        if outputs:
+            await self._send(space_id, member_id, rec, outputs)
+
+    # -- the partition's copy of a space's groups ----------------------------------------------
+    def _space(self, partition: int, space_id: str) -> SpaceGroups:
+        space = self.spaces.get((partition, space_id))
+        if space is None:
+            space = SpaceGroups()
+            prefix = space_prefix(space_id)
+            after: bytes | None = None
+            while chunk := self.groups.scan(partition, prefix, after=after, limit=1000):
+                for _, value in chunk:
+                    space.apply(GroupEntry.from_json(orjson.loads(value)["entry"]))
+                after = chunk[-1][0]
+            self.spaces[(partition, space_id)] = space
+        return space
+
+    @staticmethod
+    def _entry(space: SpaceGroups, group_id: str) -> GroupEntry:
+        entry = space.get(group_id)
+        assert entry is not None, f"transition for unknown group {group_id}"
+        return entry
+
+
+def _change_for(decoded: Any) -> Change:
+    """The core call for one decoded member input."""
+    kind = decoded.type
+    if kind == "member.upserted":
+        patch = decoded.profile.changes()
+        return lambda rec, space, now: membership.on_profile(rec, space, patch, now)
+    if kind == "member.deleted":
+        return membership.on_erase
+    if kind in ("property.set", "property.unset"):
+        value = getattr(decoded, "value", None)
+        pid = decoded.property_id
+        return lambda rec, space, now: membership.on_value(rec, space, "property", pid, value, now)
+    value = getattr(decoded, "value", None)
+    qid = decoded.question_id
+    return lambda rec, space, now: membership.on_value(rec, space, "answer", qid, value, now)

@@ -1,0 +1,173 @@
+"""The member and definitions services over in-memory ports: the worker's logic, no broker.
+
+Each test drives the services as the worker's agents do (records in offset order per partition,
+internal messages fed back) through :class:`tests.unit.service.bus.Bus`, and checks what a
+consumer of the output topics relies on.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+from tests.unit.service.bus import Bus
+
+from smartgroups.core.partitioning import partition_for
+
+SPACE = "acme"
+ACME = {"field": "profile.email", "op": "email_domain", "value": ["acme.com"]}
+RECENT = {"field": "profile.last_active_at", "op": "within_last", "value": {"days": 1}}
+_ids = iter(range(1, 1_000_000))
+
+
+def command(type_: str, **fields: Any) -> dict[str, Any]:
+    return {"id": f"c{next(_ids)}", "type": type_, "space": SPACE, **fields}
+
+
+def upsert(member_id: str, **profile: Any) -> dict[str, Any]:
+    return {
+        "id": f"e{next(_ids)}",
+        "type": "member.upserted",
+        "space": SPACE,
+        "member_id": member_id,
+        "profile": profile,
+    }
+
+
+def smart(group_id: str, *triggers: dict[str, Any]) -> dict[str, Any]:
+    return command(
+        "group.created",
+        group_id=group_id,
+        name=group_id.title(),
+        kind="smart",
+        conditions={"all": list(triggers)},
+    )
+
+
+@pytest.fixture
+def bus() -> Bus:
+    return Bus(partitions=4, scan_chunk=50)
+
+
+async def test_a_member_who_matches_is_added_with_its_cause_and_state(bus: Bus) -> None:
+    bus.event("group-changes", smart("staff", ACME))
+    await bus.run()
+    [result] = [orjson.loads(o.value or b"") for o in bus.take("results")]
+    assert result["type"] == "command.accepted"
+    record = bus.event("member-changes", upsert("m1", email="a@acme.com", status="accepted"))
+    await bus.run()
+    [added] = bus.changes()
+    assert added["id"] == "acme:staff:m1:1"
+    assert (added["type"], added["version"], added["reason"]) == (
+        "member.added",
+        1,
+        "conditions_met",
+    )
+    assert added["cause"] == {
+        "kind": "event",
+        "event_id": orjson.loads(record.value or b"")["id"],
+        "topic": "member-changes",
+        "partition": record.partition,
+        "offset": record.offset,
+    }
+    [state] = bus.take("state")
+    assert state.key == b"acme:staff:m1"
+    assert orjson.loads(state.value or b"")["since"] == added["at"]
+
+
+async def test_a_redelivered_input_resends_the_same_outputs_and_changes_nothing(bus: Bus) -> None:
+    bus.event("group-changes", smart("staff", ACME))
+    await bus.run()
+    record = bus.event("member-changes", upsert("m1", email="a@acme.com", status="accepted"))
+    await bus.run()
+    first = [o.value for o in bus.take("changes")]
+    assert len(first) == 1
+    bus.take("state")
+    bus.clock.advance(timedelta(minutes=5))
+    await bus.deliver(record)  # as after a crash before the offset was committed
+    again = [o.value for o in bus.take("changes")]
+    assert again == first  # byte for byte: same id, same version, same at
+    assert bus.stats["inputs.redelivered"] == 1
+    bus.event("member-changes", upsert("m1", status="rejected"))
+    await bus.run()
+    [removed] = bus.changes()
+    assert (removed["type"], removed["version"]) == ("member.removed", 2)
+
+
+async def test_an_input_on_the_wrong_partition_is_applied_on_its_keys(bus: Bus) -> None:
+    bus.event("group-changes", smart("staff", ACME))
+    await bus.run()
+    right = partition_for(b"acme:m1", 4)
+    wrong = (right + 1) % 4
+    record = bus.event(
+        "member-changes", upsert("m1", email="a@acme.com", status="accepted"), partition=wrong
+    )
+    await bus.run()
+    [added] = bus.changes()
+    assert added["cause"]["partition"] == wrong and added["cause"]["offset"] == record.offset
+    assert bus.stats["inputs.rerouted"] == 1
+    assert bus.members_table.get(right, b"acme:m1") is not None
+    assert bus.members_table.get(wrong, b"acme:m1") is None
+
+
+async def test_a_new_group_is_backfilled_in_steps_over_existing_members(bus: Bus) -> None:
+    emails = {f"m{i}": f"x{i}@acme.com" if i % 3 == 0 else f"x{i}@other.org" for i in range(400)}
+    for member_id, email in emails.items():
+        bus.event("member-changes", upsert(member_id, email=email, status="accepted"))
+    await bus.run()
+    assert bus.changes() == []
+    bus.event("group-changes", smart("staff", ACME))
+    await bus.run()
+    added = bus.changes()
+    assert {e["member_id"] for e in added} == {m for m, e in emails.items() if "acme" in e}
+    assert {e["reason"] for e in added} == {"group_created"}
+    assert {e["cause"]["kind"] for e in added} == {"definition"}
+    assert bus.stats["scans.members"] == 400  # every member once, in chunks of 50
+    scans = [r for (topic, _), log in bus.logs.items() if topic == "app-fanout" for r in log]
+    assert sum(1 for r in scans if orjson.loads(r.value or b"")["k"] == "scan") >= 4
+
+
+async def test_time_alone_removes_a_member_at_a_tick(bus: Bus) -> None:
+    bus.event("group-changes", smart("active", RECENT))
+    await bus.run()
+    now = bus.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    bus.event("member-changes", upsert("m1", last_active_at=now, status="accepted"))
+    await bus.run()
+    [added] = bus.changes()
+    assert added["type"] == "member.added"
+    bus.clock.advance(timedelta(hours=25))
+    for partition in range(4):
+        bus.append("app-fanout", b"tick", b'{"k":"tick"}', partition)
+    await bus.run()
+    [removed] = bus.changes()
+    assert (removed["type"], removed["reason"]) == ("member.removed", "conditions_unmet")
+    assert removed["cause"] == {"kind": "time"}
+
+
+async def test_bad_input_is_dead_lettered_and_the_stream_goes_on(bus: Bus) -> None:
+    bus.event("group-changes", smart("staff", ACME))
+    await bus.run()
+    bad = bus.append("member-changes", b"acme:m1", b"{not json")
+    bus.event("member-changes", upsert("m1", email="a@acme.com", status="accepted"))
+    await bus.run()
+    [letter] = bus.take("dead_letters")
+    assert (letter.key, letter.value) == (bad.key, bad.value)
+    assert dict(letter.headers or [])["error.code"] == b"decode_error"
+    assert [e["member_id"] for e in bus.changes()] == ["m1"]
+
+
+async def test_a_rejected_command_gets_its_code_and_a_redelivery_is_not_applied_twice(
+    bus: Bus,
+) -> None:
+    created = bus.event("group-changes", smart("staff", ACME))
+    bus.event("group-changes", smart("staff", ACME))
+    await bus.run()
+    results = [orjson.loads(o.value or b"") for o in bus.take("results")]
+    assert [r["type"] for r in results] == ["command.accepted", "command.rejected"]
+    assert results[1]["code"] == "group_exists"
+    await bus.deliver(created)  # re-delivered: the same accepted result, not group_exists
+    [again] = [orjson.loads(o.value or b"") for o in bus.take("results")]
+    assert again == results[0]
+    assert bus.stats["definitions.redelivered"] == 1

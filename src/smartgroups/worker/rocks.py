@@ -26,8 +26,9 @@ Decisions where the port is silent:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import cast
 
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
@@ -50,6 +51,11 @@ def _options(cache: Cache) -> Options:
     table.set_bloom_filter(BLOOM_BITS_PER_KEY, False)  # point gets of absent keys skip files
     options.set_block_based_table_factory(table)
     return options
+
+
+def _items(db: Rdict, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """``db``'s pairs in key order from ``start`` (the first key when None); raw mode: bytes."""
+    return cast(Iterator[tuple[bytes, bytes]], db.items(from_key=start))
 
 
 class RocksTable:
@@ -121,16 +127,12 @@ class RocksTable:
             return chunk
         # after + b"\x00" is the least key greater than after, in unsigned byte order.
         start = prefix if after is None else max(prefix, after + b"\x00")
-        cursor = self._db(partition).iter()
-        cursor.seek(start)
-        while cursor.valid():
-            key: bytes = cursor.key()
+        for key, value in _items(self._db(partition), start):
             if not key.startswith(prefix):
                 break
-            chunk.append((key, cursor.value()))
+            chunk.append((key, value))
             if len(chunk) >= limit:
                 break
-            cursor.next()
         return chunk
 
     def scan_until(self, partition: int, bound: bytes, limit: int) -> list[tuple[bytes, bytes]]:
@@ -139,16 +141,12 @@ class RocksTable:
         chunk: list[tuple[bytes, bytes]] = []
         if limit <= 0:
             return chunk
-        cursor = self._db(partition).iter()
-        cursor.seek_to_first()
-        while cursor.valid():
-            key: bytes = cursor.key()
+        for key, value in _items(self._db(partition)):
             if key >= bound:
                 break
-            chunk.append((key, cursor.value()))
+            chunk.append((key, value))
             if len(chunk) >= limit:
                 break
-            cursor.next()
         return chunk
 
     def close_partition(self, partition: int) -> None:

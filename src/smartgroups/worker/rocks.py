@@ -106,8 +106,9 @@ class RocksTable:
     ) -> None:
         """Apply ``puts`` then ``deletes`` to ``partition`` atomically, in one ``WriteBatch``.
 
-        All or nothing: when an item is not bytes the batch is refused (``ValueError``) before
-        anything is written. Later changes win, so a key both put and deleted ends absent.
+        All or nothing: when a key or value is not bytes, rocksdict refuses it (``KeyError`` for a
+        key, ``ValueError`` for a value) before anything is written. Later changes win, so a key
+        both put and deleted ends absent.
         """
         batch = WriteBatch(raw_mode=True)
         for key, value in puts:

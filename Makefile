@@ -61,11 +61,11 @@ test: $(STAMP) lint ## Install, lint, type-check, run the whole suite on a real 
 
 .PHONY: test-pure
 test-pure: $(STAMP) ## Unit and property tests on the Python reference (SMARTGROUPS_NATIVE=0: no C extension)
-	SMARTGROUPS_NATIVE=0 $(BIN)/pytest -q tests/unit tests/property
+	SMARTGROUPS_NATIVE=0 $(BIN)/pytest -q tests/unit tests/property tests/contract
 
 .PHONY: test-unit
-test-unit: $(STAMP) ## Unit and property tests only (no broker)
-	$(BIN)/pytest tests/unit tests/property
+test-unit: $(STAMP) ## Unit, property and contract tests only (no broker)
+	$(BIN)/pytest tests/unit tests/property tests/contract
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)

@@ -55,7 +55,7 @@ class MemoryTable:
         keys = self._keys.get(partition, [])
         values = self._values.get(partition, {})
         end = bisect.bisect_left(keys, bound)
-        return [(key, values[key]) for key in keys[: min(end, limit)]]
+        return [(key, values[key]) for key in keys[: max(0, min(end, limit))]]
 
 
 @dataclass(frozen=True, slots=True)

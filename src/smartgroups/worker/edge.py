@@ -97,9 +97,16 @@ class Handler(Protocol):
 _INFRASTRUCTURE = (OSError, MemoryError, KafkaError, FaustError)
 """Failures that are never a record's doing, wherever they are raised."""
 
-_INFRASTRUCTURE_CODE = ("faust", "mode", "aiokafka", "rocksdict", "smartgroups.worker.store")
+_INFRASTRUCTURE_CODE = (
+    "faust",
+    "mode",
+    "aiokafka",
+    "rocksdict",
+    "smartgroups.worker.store",
+    "smartgroups.worker.rocks",
+)
 """Modules whose frames in a traceback mean the failure happened in what the worker stands on
-(the store adapter stands for RocksDB, whose binding raises plain ``Exception``)."""
+(the table adapters stand for RocksDB, whose binding raises plain ``Exception``)."""
 
 
 def blames_record(exc: BaseException) -> bool:

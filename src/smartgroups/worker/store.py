@@ -54,8 +54,10 @@ class PartitionTable:
         RocksDB directly (see the module docstring); writes made while the caller processes the
         chunk are not seen by it.
         """
+        if limit < 1:
+            return []
         db = self.table.data._db_for_partition(partition)
-        start = after + b"\x00" if after is not None else prefix
+        start = max(after + b"\x00", prefix) if after is not None else prefix
         chunk: list[tuple[bytes, bytes]] = []
         for key, value in db.items(from_key=start):
             if not key.startswith(prefix):
@@ -69,6 +71,8 @@ class PartitionTable:
 
     def scan_until(self, partition: int, bound: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` pairs of ``partition`` from the first key, stopping before ``bound``."""
+        if limit < 1:
+            return []
         db = self.table.data._db_for_partition(partition)
         chunk: list[tuple[bytes, bytes]] = []
         for key, value in db.items():

@@ -30,13 +30,14 @@ import orjson
 
 from smartgroups.cli.produce import read_events
 from smartgroups.cli.relative import resolve_relative
+from smartgroups.wire.topics import FORM_ANSWERS, GROUP_CHANGES, MEMBER_CHANGES, PROPERTY_CHANGES
 from smartgroups.worker.clock import utc_now
 from smartgroups.worker.runtime import Runtime
 
 log = logging.getLogger("smartgroups.demo")
 
 EXAMPLES = Path("examples")
-ORDER = ("member-changes", "group-changes", "property-changes", "form-answers")
+ORDER = (MEMBER_CHANGES, GROUP_CHANGES, PROPERTY_CHANGES, FORM_ANSWERS)
 PAUSE_S = 1.0
 """Seconds between two files: enough for a live worker to apply the previous one."""
 

@@ -29,10 +29,11 @@ from smartgroups.cli.options import add_connection_flags, settings_from
 from smartgroups.cli.relative import resolve_relative
 from smartgroups.errors import ProduceError
 from smartgroups.settings import Settings
+from smartgroups.wire.topics import GROUP_CHANGES, INPUTS
 
 __all__ = ["TOPICS", "ProduceError", "add_parser", "key_for", "read_events", "run"]
 
-TOPICS = ("member-changes", "property-changes", "form-answers", "group-changes")
+TOPICS = INPUTS
 
 
 def add_parser(commands: Any) -> None:
@@ -49,7 +50,7 @@ def key_for(topic: str, event: Any, line: int) -> bytes:
     space = event.get("space")
     if not isinstance(space, str):
         raise ProduceError(f"line {line}: 'space' is required to build the key (add it)")
-    if topic == "group-changes":
+    if topic == GROUP_CHANGES:
         return space.encode()
     member_id = event.get("member_id")
     if not isinstance(member_id, str):

@@ -46,8 +46,9 @@ from smartgroups.cli import connect
 from smartgroups.cli.options import add_connection_flags, settings_from
 from smartgroups.errors import UsageError
 from smartgroups.settings import Settings
+from smartgroups.wire.topics import OUTPUTS
 
-TOPICS = ("membership-changes", "membership-state", "group-change-results", "dead-letters")
+TOPICS = OUTPUTS
 
 
 def add_parser(commands: Any) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from smartgroups.core import membership
 from smartgroups.core.catalog import SpaceCatalog
 from smartgroups.core.commands import parse_command
 from smartgroups.core.ids import is_id, member_key
@@ -42,10 +43,10 @@ from smartgroups.wire.decode import DeadLetter, decode_group_change
 RECENT_INPUTS = 32
 """Applied inputs per space whose outputs are kept for re-sending after a crash."""
 
-GROUP_EFFECTS = frozenset(
-    {"group_created", "group_updated", "group_activated", "group_deactivated", "group_deleted"}
-)
-MEMBER_EFFECTS = frozenset({"member_added", "member_removed", "blacklisted", "unblacklisted"})
+GROUP_EFFECTS = frozenset({*membership.GROUP_EFFECTS, "group_updated"})
+"""Effects that change a group: every partition's copy gets it (only lifecycle ones scan)."""
+MEMBER_EFFECTS = frozenset(membership.MEMBER_COMMANDS)
+"""Effects of a static-membership or blacklist command: the member's partition gets it."""
 
 Output = list[Any]
 """An output kept for re-sending: ``[topic role, partition or -1 for every partition, key,

@@ -17,6 +17,7 @@ from typing import Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict
 
 from smartgroups.wire.timestamps import Timestamp
+from smartgroups.wire.topics import FORM_ANSWERS, MEMBER_CHANGES, MEMBER_INPUTS, PROPERTY_CHANGES
 from smartgroups.wire.types import EventId, Id, Status, Value
 
 ProfileValue: TypeAlias = str | list[str] | None
@@ -121,8 +122,11 @@ MemberInput: TypeAlias = (
 """Any event of ``member-changes``, ``property-changes`` or ``form-answers``."""
 
 MEMBER_TOPICS: dict[str, dict[str, type[MemberInput]]] = {
-    "member-changes": {"member.upserted": MemberUpserted, "member.deleted": MemberDeleted},
-    "property-changes": {"property.set": PropertySet, "property.unset": PropertyUnset},
-    "form-answers": {"answer.set": AnswerSet, "answer.unset": AnswerUnset},
+    MEMBER_CHANGES: {"member.upserted": MemberUpserted, "member.deleted": MemberDeleted},
+    PROPERTY_CHANGES: {"property.set": PropertySet, "property.unset": PropertyUnset},
+    FORM_ANSWERS: {"answer.set": AnswerSet, "answer.unset": AnswerUnset},
 }
 """Logical topic name -> its event types -> the model of each (contract §2 and §3)."""
+
+if tuple(MEMBER_TOPICS) != MEMBER_INPUTS:  # pragma: no cover - caught at import
+    raise ImportError("wire.inputs.MEMBER_TOPICS and wire.topics.MEMBER_INPUTS disagree")

@@ -42,8 +42,16 @@ from aiokafka.protocol.metadata import MetadataRequest
 
 from smartgroups.errors import TopologyError
 from smartgroups.settings import Settings
+from smartgroups.wire.topics import (
+    DEAD_LETTERS,
+    GROUP_CHANGE_RESULTS,
+    GROUP_CHANGES,
+    MEMBER_INPUTS,
+    MEMBERSHIP_CHANGES,
+    MEMBERSHIP_STATE,
+)
 
-MEMBER_TOPICS = ("member-changes", "property-changes", "form-answers")
+MEMBER_TOPICS = MEMBER_INPUTS
 """Input topics keyed ``{space}:{member_id}``, read by the member agent."""
 
 TABLES = ("members", "groups", "due", "catalogs")
@@ -91,11 +99,11 @@ class Topology:
         return cls(
             app_id=app_id,
             member_inputs=tuple(settings.topic(t) for t in MEMBER_TOPICS),
-            group_changes=settings.topic("group-changes"),
-            membership_changes=settings.topic("membership-changes"),
-            membership_state=settings.topic("membership-state"),
-            results=settings.topic("group-change-results"),
-            dead_letters=settings.topic("dead-letters"),
+            group_changes=settings.topic(GROUP_CHANGES),
+            membership_changes=settings.topic(MEMBERSHIP_CHANGES),
+            membership_state=settings.topic(MEMBERSHIP_STATE),
+            results=settings.topic(GROUP_CHANGE_RESULTS),
+            dead_letters=settings.topic(DEAD_LETTERS),
             fanout=f"{app_id}-fanout",
             commands=f"{app_id}-commands",
             partitions=settings.partitions,
@@ -121,7 +129,7 @@ class Topology:
             if full == topic:
                 return logical
         if topic == self.group_changes:
-            return "group-changes"
+            return GROUP_CHANGES
         return topic
 
     def specs(self) -> list[TopicSpec]:

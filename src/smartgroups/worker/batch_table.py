@@ -1,0 +1,270 @@
+"""A :class:`~smartgroups.service.ports.Table` that holds a batch's writes in memory over a
+:class:`~smartgroups.worker.rocks.RocksTable` until the batch's changelog is delivered.
+
+The member path runs in batches, in quix-streams' checkpoint order: the batch's changelog
+records are produced and flushed, its offsets committed, and only then is its state written to
+RocksDB. Meanwhile the service must read its own writes, scans included (a backfill scan must see
+a member created earlier in the same batch). :class:`BatchTable` does both: ``put`` and
+``delete`` land in an **overlay** per partition (key -> value, or a deletion marker), and
+``get``, ``scan`` and ``scan_until`` answer as if the overlay were applied to the base. It passes
+the same contract suite as the other tables (``tests/contract``), flushed or not.
+
+The batch's owner then uses what the port does not have:
+
+* :meth:`BatchTable.pending` -- a partition's changes in key order (``None``: a deletion), what
+  the batch writes to its changelog;
+* :meth:`BatchTable.dirty` -- the partitions with changes;
+* :meth:`BatchTable.flush` -- apply a partition's changes to RocksDB in one atomic
+  ``write_batch`` and forget them; :meth:`BatchTable.discard` -- forget them unapplied (the
+  batch failed: the base and the view go back to the last flush).
+
+Decisions where the port is silent:
+
+* A ``delete`` always records a deletion marker, without reading RocksDB to see whether the key
+  exists, so :meth:`~BatchTable.pending` may list the deletion of a key the base never held (its
+  changelog tombstone is harmless). A key put then deleted in one batch is pending as a deletion.
+* Each key is pending once, with its last value: a batch's changelog carries one record per key.
+* A failed :meth:`~BatchTable.flush` (RocksDB refused the batch) leaves the partition's changes
+  pending and the base as it was; the caller retries, discards or stops.
+* :meth:`~BatchTable.close_partition` and :meth:`~BatchTable.close` drop the unflushed changes
+  of what they close (a revoked partition's batch is not committed; its next owner replays it).
+* Scans are exact with ``limit``: the base is read for ``limit`` pairs plus as many as the
+  overlay's deletions could hide (at most ``limit`` more, doubled on each further read), and an
+  overlay key beyond the last key of a truncated base read waits for the next read.
+* Cost: ``get``/``put``/``delete`` are one dict operation on top of the base's (a ``get`` of a
+  key in the overlay never reaches RocksDB). The overlay's keys are sorted lazily, only when a
+  scan of a partition with changes needs them (new keys are appended; one sort of a sorted list
+  with a short unsorted tail is near linear). A partition without changes scans RocksDB directly.
+* Not thread-safe, like :class:`~smartgroups.worker.rocks.RocksTable`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable
+
+from smartgroups.worker.rocks import RocksTable
+
+Pairs = list[tuple[bytes, bytes]]
+
+
+class _Overlay:
+    """One partition's pending changes: values (None = deleted), their keys, lazily sorted."""
+
+    __slots__ = ("deletions", "keys", "sorted", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[bytes, bytes | None] = {}
+        self.keys: list[bytes] = []
+        self.sorted = True
+        self.deletions = 0  # how many values are None
+
+    def sorted_keys(self) -> list[bytes]:
+        if not self.sorted:
+            self.keys.sort()
+            self.sorted = True
+        return self.keys
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    """The least key greater than every key starting with ``prefix`` (None: there is none)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+class BatchTable:
+    """A :class:`~smartgroups.service.ports.Table` whose writes wait in memory over ``base``.
+
+    ``base`` is read for what the overlay does not hold and written only by :meth:`flush`.
+    """
+
+    def __init__(self, base: RocksTable) -> None:
+        self.base = base
+        self._overlays: dict[int, _Overlay] = {}
+
+    # --- the port ------------------------------------------------------------------------
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """The value under ``key`` on ``partition``, or None."""
+        overlay = self._overlays.get(partition)
+        if overlay is not None:
+            values = overlay.values
+            if key in values:
+                return values[key]
+        return self.base.get(partition, key)
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        """Set ``key`` on ``partition`` (in the overlay)."""
+        overlay = self._overlay(partition)
+        values = overlay.values
+        if key not in values:
+            overlay.keys.append(key)
+            overlay.sorted = False
+        elif values[key] is None:
+            overlay.deletions -= 1
+        values[key] = value
+
+    def delete(self, partition: int, key: bytes) -> None:
+        """Remove ``key`` from ``partition`` (a deletion marker in the overlay; no error when
+        absent)."""
+        overlay = self._overlay(partition)
+        values = overlay.values
+        if key not in values:
+            overlay.keys.append(key)
+            overlay.sorted = False
+            overlay.deletions += 1
+        elif values[key] is not None:
+            overlay.deletions += 1
+        values[key] = None
+
+    def scan(
+        self, partition: int, prefix: bytes, *, after: bytes | None = None, limit: int = 500
+    ) -> Pairs:
+        """Up to ``limit`` pairs of ``partition`` whose key starts with ``prefix``, in key
+        order, strictly after ``after`` when given."""
+        overlay = self._overlays.get(partition)
+        if overlay is None or limit <= 0:
+            return self.base.scan(partition, prefix, after=after, limit=limit)
+        keys = overlay.sorted_keys()
+        start = prefix if after is None else max(prefix, after + b"\x00")
+        end = _prefix_end(prefix)
+        first = bisect_left(keys, start)
+        stop = len(keys) if end is None else bisect_left(keys, end)
+        if first >= stop:  # no change in range
+            return self.base.scan(partition, prefix, after=after, limit=limit)
+
+        def read(cursor: bytes | None, count: int) -> tuple[Pairs, bool]:
+            pairs = self.base.scan(
+                partition, prefix, after=after if cursor is None else cursor, limit=count
+            )
+            return pairs, len(pairs) == count
+
+        return self._merge(overlay, keys, first, stop, read, limit)
+
+    def scan_until(self, partition: int, bound: bytes, limit: int) -> Pairs:
+        """Up to ``limit`` pairs of ``partition`` from its first key, stopping before
+        ``bound``."""
+        overlay = self._overlays.get(partition)
+        if overlay is None or limit <= 0:
+            return self.base.scan_until(partition, bound, limit)
+        keys = overlay.sorted_keys()
+        stop = bisect_left(keys, bound)
+        if not stop:  # no change in range
+            return self.base.scan_until(partition, bound, limit)
+
+        def read(cursor: bytes | None, count: int) -> tuple[Pairs, bool]:
+            if cursor is None:
+                pairs = self.base.scan_until(partition, bound, count)
+                return pairs, len(pairs) == count
+            # The port's scan_until has no ``after``: page on with a scan, cut at the bound.
+            pairs = self.base.scan(partition, b"", after=cursor, limit=count)
+            truncated = len(pairs) == count
+            if pairs and pairs[-1][0] >= bound:
+                pairs = [pair for pair in pairs if pair[0] < bound]
+                truncated = False
+            return pairs, truncated
+
+        return self._merge(overlay, keys, 0, stop, read, limit)
+
+    # --- the batch -----------------------------------------------------------------------
+
+    def pending(self, partition: int) -> list[tuple[bytes, bytes | None]]:
+        """``partition``'s changes since its last flush, in key order (None: deleted)."""
+        overlay = self._overlays.get(partition)
+        if overlay is None:
+            return []
+        values = overlay.values
+        return [(key, values[key]) for key in overlay.sorted_keys()]
+
+    def dirty(self) -> list[int]:
+        """The partitions with pending changes, in order."""
+        return sorted(self._overlays)
+
+    def flush(self, partition: int) -> None:
+        """Apply ``partition``'s changes to the base in one atomic ``write_batch`` and forget
+        them; when RocksDB refuses the batch, nothing is applied and the changes stay pending."""
+        overlay = self._overlays.get(partition)
+        if overlay is None:
+            return
+        values = overlay.values
+        puts = [(key, value) for key, value in values.items() if value is not None]
+        deletes = [key for key, value in values.items() if value is None]
+        self.base.write_batch(partition, puts, deletes)
+        del self._overlays[partition]
+
+    def discard(self, partition: int) -> None:
+        """Forget ``partition``'s changes unapplied: it reads as the base again."""
+        self._overlays.pop(partition, None)
+
+    def close_partition(self, partition: int) -> None:
+        """Drop ``partition``'s unflushed changes and close its RocksDB (a revoked partition)."""
+        self._overlays.pop(partition, None)
+        self.base.close_partition(partition)
+
+    def close(self) -> None:
+        """Drop every unflushed change and close every open partition."""
+        self._overlays.clear()
+        self.base.close()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _overlay(self, partition: int) -> _Overlay:
+        overlay = self._overlays.get(partition)
+        if overlay is None:
+            overlay = self._overlays[partition] = _Overlay()
+        return overlay
+
+    @staticmethod
+    def _merge(
+        overlay: _Overlay,
+        keys: list[bytes],
+        first: int,
+        stop: int,
+        read: Callable[[bytes | None, int], tuple[Pairs, bool]],
+        limit: int,
+    ) -> Pairs:
+        """Up to ``limit`` pairs of the base's range (paged by ``read(after, count)``, which
+        also says whether it was cut by ``count``) with ``keys[first:stop]`` applied over them.
+
+        Exact: an overlay key beyond the last key of a cut base read is held for the next read,
+        since base keys may lie between. Each read asks for the pairs still wanted plus room for
+        the overlay's deletions to hide some (``limit`` more at first, doubled on each read).
+        """
+        values = overlay.values
+        out: Pairs = []
+        i = first
+        cursor: bytes | None = None
+        room = limit
+        while True:
+            want = limit - len(out)
+            pairs, truncated = read(cursor, want + min(overlay.deletions, room))
+            for base_key, base_value in pairs:
+                while i < stop and keys[i] < base_key:
+                    value = values[keys[i]]
+                    if value is not None:
+                        out.append((keys[i], value))
+                        if len(out) == limit:
+                            return out
+                    i += 1
+                if i < stop and keys[i] == base_key:
+                    value = values[base_key]
+                    i += 1
+                    if value is None:
+                        continue
+                    out.append((base_key, value))
+                else:
+                    out.append((base_key, base_value))
+                if len(out) == limit:
+                    return out
+            if not truncated:
+                break
+            cursor = pairs[-1][0]
+            room *= 2
+        while i < stop and len(out) < limit:
+            value = values[keys[i]]
+            if value is not None:
+                out.append((keys[i], value))
+            i += 1
+        return out

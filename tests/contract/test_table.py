@@ -20,6 +20,7 @@ property test mixes keys in the base and in the overlay, with flushes at random 
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -409,3 +410,248 @@ def test_a_rocksdb_failure_in_the_table_is_the_workers_not_the_records(tmp_path:
     finally:
         holder.close()
         table.close()
+
+
+# --- BatchTable only -------------------------------------------------------------------------
+
+
+class CountingRocks(RocksTable):
+    """A :class:`RocksTable` that counts the reads a scan makes of it."""
+
+    reads = 0
+
+    def scan(
+        self, partition: int, prefix: bytes, *, after: bytes | None = None, limit: int = 500
+    ) -> list[tuple[bytes, bytes]]:
+        self.reads += 1
+        return super().scan(partition, prefix, after=after, limit=limit)
+
+    def scan_until(self, partition: int, bound: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        self.reads += 1
+        return super().scan_until(partition, bound, limit)
+
+
+@pytest.fixture
+def rocks(tmp_path: Path) -> Iterator[CountingRocks]:
+    base = CountingRocks(tmp_path, "members")
+    yield base
+    base.close()
+
+
+def test_batch_writes_reach_rocksdb_only_on_flush(rocks: CountingRocks, tmp_path: Path) -> None:
+    fill(rocks, 0, b"m:old", b"m:gone")
+    table = BatchTable(rocks)
+    table.put(0, b"m:new", b"1")
+    table.put(0, b"m:old", b"2")
+    table.delete(0, b"m:gone")
+    assert rocks.scan(0, b"") == [(b"m:gone", b"vm:gone"), (b"m:old", b"vm:old")]  # untouched
+    table.flush(0)
+    assert table.dirty() == [] and table.pending(0) == []
+    table.close()
+    again = RocksTable(tmp_path, "members")  # on disk, after a reopen
+    assert again.scan(0, b"") == [(b"m:new", b"1"), (b"m:old", b"2")]
+    again.close()
+
+
+def test_a_scan_in_the_batch_sees_a_member_created_earlier_in_the_batch(
+    rocks: CountingRocks,
+) -> None:
+    # A backfill scan pages over the members: base ones, plus one created in this very batch
+    # between two of them, minus one deleted in it.
+    fill(rocks, 0, *(b"m:%02d" % i for i in range(0, 20, 2)))
+    table = BatchTable(rocks)
+    table.put(0, b"m:05", b"new")
+    table.delete(0, b"m:08")
+    seen: list[bytes] = []
+    after = None
+    while page := table.scan(0, b"m:", after=after, limit=3):
+        seen += keys_of(page)
+        after = page[-1][0]
+    assert seen == [b"m:00", b"m:02", b"m:04", b"m:05", b"m:06"] + [
+        b"m:%02d" % i for i in range(10, 20, 2)
+    ]
+    assert table.get(0, b"m:05") == b"new" and table.get(0, b"m:08") is None
+
+
+def test_an_overlay_key_beyond_a_cut_base_read_does_not_skip_base_keys(
+    rocks: CountingRocks,
+) -> None:
+    fill(rocks, 0, b"a", b"b", b"c", b"d")
+    table = BatchTable(rocks)
+    table.put(0, b"z", b"overlay")
+    assert keys_of(table.scan(0, b"", limit=2)) == [b"a", b"b"]  # not [a, z]
+    assert keys_of(table.scan(0, b"", after=b"b", limit=3)) == [b"c", b"d", b"z"]
+    assert keys_of(table.scan_until(0, b"zz", 2)) == [b"a", b"b"]
+    assert keys_of(table.scan_until(0, b"zz", 5)) == [b"a", b"b", b"c", b"d", b"z"]
+
+
+def test_deletions_in_the_overlay_do_not_shorten_a_page(rocks: CountingRocks) -> None:
+    # A due index drained from the front in this batch: the next scan_until must still find
+    # `limit` entries, reading past the deleted ones.
+    fill(rocks, 0, *(b"d:%03d" % i for i in range(100)))
+    table = BatchTable(rocks)
+    for i in range(90):
+        table.delete(0, b"d:%03d" % i)
+    assert keys_of(table.scan_until(0, b"d:095", 3)) == [b"d:090", b"d:091", b"d:092"]
+    assert keys_of(table.scan_until(0, b"d:092", 3)) == [b"d:090", b"d:091"]  # the bound first
+    assert keys_of(table.scan(0, b"d:", limit=20)) == [b"d:%03d" % i for i in range(90, 100)]
+    assert keys_of(table.scan(0, b"d:", after=b"d:050", limit=2)) == [b"d:090", b"d:091"]
+    rocks.reads = 0
+    table.delete(0, b"e")
+    assert keys_of(table.scan(0, b"d:", limit=2)) == [b"d:090", b"d:091"]
+    assert rocks.reads <= 8  # 90 keys hidden: the reads grow (4, 6, 10, 18, ...), not 23 of 4
+
+
+def test_a_scan_reads_the_base_once_when_the_deletions_fit_in_the_page(
+    rocks: CountingRocks,
+) -> None:
+    fill(rocks, 0, *(b"k%02d" % i for i in range(20)))
+    table = BatchTable(rocks)
+    table.delete(0, b"k00")
+    table.delete(0, b"k01")
+    table.put(0, b"k015", b"new")
+    rocks.reads = 0
+    assert keys_of(table.scan(0, b"k", limit=3)) == [b"k015", b"k02", b"k03"]
+    assert keys_of(table.scan_until(0, b"k99", 3)) == [b"k015", b"k02", b"k03"]
+    assert rocks.reads == 2
+    table.put(1, b"k", b"other partition")
+    assert keys_of(table.scan(0, b"", limit=1)) == [b"k015"]
+
+
+def test_pending_lists_each_changed_key_once_in_key_order(rocks: CountingRocks) -> None:
+    fill(rocks, 0, b"base")
+    table = BatchTable(rocks)
+    assert table.pending(0) == [] and table.dirty() == []
+    table.put(0, b"c", b"1")
+    table.put(0, b"a", b"1")
+    table.put(0, b"c", b"2")  # the last value wins
+    table.delete(0, b"base")
+    table.put(0, b"b", b"1")
+    table.delete(0, b"b")  # put then deleted: a deletion (the base may hold it)
+    table.delete(0, b"never")  # no read of RocksDB: a deletion too
+    table.delete(0, b"d")
+    table.put(0, b"d", b"back")  # deleted then put: a put
+    table.put(3, b"x", b"")
+    assert table.pending(0) == [
+        (b"a", b"1"),
+        (b"b", None),
+        (b"base", None),
+        (b"c", b"2"),
+        (b"d", b"back"),
+        (b"never", None),
+    ]
+    assert table.pending(3) == [(b"x", b"")]
+    assert table.dirty() == [0, 3]
+    assert table.pending(1) == []
+
+
+def test_flush_applies_one_partition_and_discard_restores_the_base(rocks: CountingRocks) -> None:
+    fill(rocks, 0, b"a", b"b")
+    fill(rocks, 1, b"a")
+    table = BatchTable(rocks)
+    table.put(0, b"c", b"3")
+    table.delete(0, b"a")
+    table.put(1, b"z", b"26")
+    table.delete(1, b"a")
+    table.flush(0)
+    assert rocks.scan(0, b"") == [(b"b", b"vb"), (b"c", b"3")]
+    assert table.dirty() == [1]
+    table.discard(1)
+    assert table.dirty() == [] and table.pending(1) == []
+    assert table.scan(1, b"") == [(b"a", b"va")] == rocks.scan(1, b"")
+    assert table.get(1, b"z") is None and table.get(1, b"a") == b"va"
+    table.flush(1)  # nothing pending: nothing to do
+    table.discard(7)
+
+
+def test_a_failed_flush_applies_nothing_and_keeps_the_batch_pending(rocks: CountingRocks) -> None:
+    fill(rocks, 0, b"keep")
+    table = BatchTable(rocks)
+    table.delete(0, b"keep")
+    table.put(0, b"bad", "not bytes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        table.flush(0)
+    assert rocks.scan(0, b"") == [(b"keep", b"vkeep")]
+    assert table.dirty() == [0] and len(table.pending(0)) == 2
+    table.discard(0)
+    assert table.scan(0, b"") == [(b"keep", b"vkeep")]
+
+
+def test_close_partition_drops_its_batch_and_releases_its_rocksdb(rocks: CountingRocks) -> None:
+    table = BatchTable(rocks)
+    table.put(0, b"k", b"unflushed")
+    table.put(1, b"k", b"kept")
+    table.close_partition(0)
+    other = rocksdict.Rdict(str(rocks.path(0)), rocksdict.Options(raw_mode=True))
+    assert other.get(b"k") is None  # released, and nothing was written
+    other.close()
+    assert table.get(0, b"k") is None and table.dirty() == [1]
+    table.close()
+    assert table.dirty() == []
+    assert table.get(1, b"k") is None  # dropped too; RocksDB opens again on use
+
+
+BATCH_OPS = st.one_of(
+    st.tuples(st.just("put"), PARTITIONS, KEYS, st.binary(max_size=2)),
+    st.tuples(st.just("delete"), PARTITIONS, KEYS),
+    st.tuples(st.just("get"), PARTITIONS, KEYS),
+    st.tuples(st.just("scan"), PARTITIONS, KEYS, st.none() | KEYS, LIMITS),
+    st.tuples(st.just("scan_until"), PARTITIONS, KEYS, LIMITS),
+    st.tuples(st.just("flush"), PARTITIONS),
+    st.tuples(st.just("discard"), PARTITIONS),
+)
+BASES = st.dictionaries(KEYS, st.binary(max_size=2), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bases=st.tuples(BASES, BASES), ops=st.lists(BATCH_OPS, max_size=50))
+def test_random_batches_over_a_filled_base_answer_like_a_dict(
+    bases: tuple[dict[bytes, bytes], dict[bytes, bytes]], ops: list[tuple[object, ...]]
+) -> None:
+    # The model: the base's dict, and the overlay's (None: deleted); the view applies the second
+    # to the first. Keys start in the base (flushed earlier), in the overlay, or in both.
+    with tempfile.TemporaryDirectory() as root:
+        base = RocksTable(root, "members")
+        table = BatchTable(base)
+        model, stored = Model(), Model()
+        overlay: dict[int, dict[bytes, bytes | None]] = {0: {}, 1: {}}
+        for p in (0, 1):
+            base.write_batch(p, sorted(bases[p].items()))
+            stored.data[p] = dict(bases[p])
+            model.data[p] = dict(bases[p])
+        try:
+            for op in ops:
+                match op:
+                    case ("put", p, key, value):
+                        table.put(p, key, value)
+                        model.data[p][key] = overlay[p][key] = value
+                    case ("delete", p, key):
+                        table.delete(p, key)
+                        model.data[p].pop(key, None)
+                        overlay[p][key] = None
+                    case ("get", p, key):
+                        assert table.get(p, key) == model.data[p].get(key), op
+                    case ("scan", p, prefix, after, limit):
+                        got = table.scan(p, prefix, after=after, limit=limit)
+                        assert got == model.scan(p, prefix, after, limit), op
+                    case ("scan_until", p, bound, limit):
+                        got = table.scan_until(p, bound, limit)
+                        assert got == model.scan_until(p, bound, limit), op
+                    case ("flush", p):
+                        table.flush(p)
+                        stored.data[p] = dict(model.data[p])
+                        overlay[p].clear()
+                    case ("discard", p):
+                        table.discard(p)
+                        model.data[p] = dict(stored.data[p])
+                        overlay[p].clear()
+                for p in (0, 1):
+                    assert table.pending(p) == sorted(overlay[p].items())
+                assert table.dirty() == [p for p in (0, 1) if overlay[p]]
+            for p in (0, 1):
+                assert table.scan(p, b"", limit=1000) == model.scan(p, b"", None, 1000)
+                assert base.scan(p, b"", limit=1000) == stored.scan(p, b"", None, 1000)
+                table.flush(p)
+                assert base.scan(p, b"", limit=1000) == model.scan(p, b"", None, 1000)
+        finally:
+            table.close()

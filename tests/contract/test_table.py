@@ -502,6 +502,18 @@ def test_deletions_in_the_overlay_do_not_shorten_a_page(rocks: CountingRocks) ->
     assert rocks.reads <= 8  # 90 keys hidden: the reads grow (4, 6, 10, 18, ...), not 23 of 4
 
 
+def test_a_key_of_the_overlay_is_returned_once_when_a_scan_reads_the_base_again(
+    rocks: CountingRocks,
+) -> None:
+    fill(rocks, 0, *(b"k%d" % i for i in range(10)))
+    table = BatchTable(rocks)
+    table.put(0, b"k05", b"new")  # between k0 and k1
+    for i in range(6):
+        table.delete(0, b"k%d" % i)  # the first read is all deleted but k05
+    assert table.scan(0, b"k", limit=2) == [(b"k05", b"new"), (b"k6", b"vk6")]
+    assert table.scan_until(0, b"z", 3) == [(b"k05", b"new"), (b"k6", b"vk6"), (b"k7", b"vk7")]
+
+
 def test_a_scan_reads_the_base_once_when_the_deletions_fit_in_the_page(
     rocks: CountingRocks,
 ) -> None:

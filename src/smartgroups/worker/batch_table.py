@@ -40,7 +40,7 @@ Decisions where the port is silent:
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 
 from smartgroups.worker.rocks import RocksTable
@@ -230,7 +230,8 @@ class BatchTable:
 
         Exact: an overlay key beyond the last key of a cut base read is held for the next read,
         since base keys may lie between. Each read asks for the pairs still wanted plus room for
-        the overlay's deletions to hide some (``limit`` more at first, doubled on each read).
+        the overlay's deletions to hide some (as many as the partition has, at most ``limit`` at
+        first, twice as many on each further read).
         """
         values = overlay.values
         out: Pairs = []
@@ -240,31 +241,29 @@ class BatchTable:
         while True:
             want = limit - len(out)
             pairs, truncated = read(cursor, want + min(overlay.deletions, room))
-            for base_key, base_value in pairs:
-                while i < stop and keys[i] < base_key:
-                    value = values[keys[i]]
+            # The overlay keys this read decides: up to its last key when cut, else all.
+            j = bisect_right(keys, pairs[-1][0], i, stop) if truncated else stop
+            if i == j:
+                out += pairs
+            else:
+                base_keys = [pair[0] for pair in pairs]
+                lo = 0  # base pairs before lo are in out
+                for key in keys[i:j]:
+                    at = bisect_left(base_keys, key, lo)
+                    out += pairs[lo:at]
+                    if at < len(base_keys) and base_keys[at] == key:
+                        at += 1  # the overlay's value replaces (or deletes) the base's
+                    value = values[key]
                     if value is not None:
-                        out.append((keys[i], value))
-                        if len(out) == limit:
-                            return out
-                    i += 1
-                if i < stop and keys[i] == base_key:
-                    value = values[base_key]
-                    i += 1
-                    if value is None:
-                        continue
-                    out.append((base_key, value))
+                        out.append((key, value))
+                    lo = at
+                    if len(out) >= limit:
+                        break
                 else:
-                    out.append((base_key, base_value))
-                if len(out) == limit:
-                    return out
-            if not truncated:
-                break
+                    out += pairs[lo:]
+            if len(out) >= limit or not truncated:
+                del out[limit:]
+                return out
+            i = j
             cursor = pairs[-1][0]
             room *= 2
-        while i < stop and len(out) < limit:
-            value = values[keys[i]]
-            if value is not None:
-                out.append((keys[i], value))
-            i += 1
-        return out

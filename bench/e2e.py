@@ -98,6 +98,7 @@ class Config:
     probes_per_space: int = 8
     drain_timeout_s: float = 900.0
     skip_worker: bool = False
+    member_path: str = "agent"  # SMARTGROUPS_MEMBER_PATH of the workers
     reference_eps: float | None = None  # the G = 100 rate the loads are shares of; None: measured
 
 
@@ -256,6 +257,7 @@ class Bench:
             "SMARTGROUPS_PARTITIONS": str(self.cfg.partitions),
             "SMARTGROUPS_DATA_DIR": str(data_dir),
             "SMARTGROUPS_WEB_PORT": str(port),
+            "SMARTGROUPS_MEMBER_PATH": self.cfg.member_path,
         }
         args = ["-m", "smartgroups", "worker", "--loglevel", "info"]
         proc = self.procs.python(name, args, env, web_port=port)
@@ -289,7 +291,7 @@ class Bench:
         internal.append(f"{prefix}{APP_ID}-commands")
         ends = await kafka_io.end_offsets(self.bootstrap, internal)
         drain = await kafka_io.watch_drain(
-            self.bootstrap, prefix + APP_ID, ends, timeout_s=self.cfg.drain_timeout_s
+            self.bootstrap, self.groups_of(prefix), ends, timeout_s=self.cfg.drain_timeout_s
         )
         if not drain.done:
             raise RuntimeError(f"fan-out not drained:\n{proc.tail()}")
@@ -306,7 +308,7 @@ class Bench:
         proc = self.start_worker(f"{name}-load", prefix, data_dir)
         ends = await kafka_io.end_offsets(self.bootstrap, [prefix + t for t in INPUTS])
         drain = await kafka_io.watch_drain(
-            self.bootstrap, prefix + APP_ID, ends, timeout_s=self.cfg.drain_timeout_s
+            self.bootstrap, self.groups_of(prefix), ends, timeout_s=self.cfg.drain_timeout_s
         )
         stats = proc.stats()
         proc.stop()
@@ -319,6 +321,16 @@ class Bench:
         }
         self.log(f"{name}: {self.cfg.members} members loaded, {stats.get('transitions')} joins")
 
+    def groups_of(self, prefix: str) -> kafka_io.Groups:
+        """Which consumer group commits each topic: the batch member path commits the member
+        topics (and the fan-out) in ``{app}-members``, the definitions in ``{app}``."""
+        app = prefix + APP_ID
+        if self.cfg.member_path != "batch":
+            return app
+        member_topics = {prefix + t for t in INPUTS if t != "group-changes"}
+        member_topics.add(f"{app}-fanout")
+        return lambda topic: f"{app}-members" if topic in member_topics else app
+
     async def run_worker(self, groups: int, rep: int) -> dict[str, Any]:
         """Preload change batch ``rep`` while the worker is stopped, restart it, time the drain."""
         prefix, data_dir = self._workers[groups]
@@ -326,12 +338,12 @@ class Bench:
         await self.preload(prefix, self._batches[rep] + self._def_changes[groups][rep])
         inputs = [prefix + t for t in INPUTS]
         ends = await kafka_io.end_offsets(self.bootstrap, inputs)
-        baseline = await _committed(self.bootstrap, prefix + APP_ID, ends)
+        baseline = await _committed(self.bootstrap, self.groups_of(prefix), ends)
         proc = self.start_worker(name, prefix, data_dir)
         before = proc.stats()
         drain = await kafka_io.watch_drain(
             self.bootstrap,
-            prefix + APP_ID,
+            self.groups_of(prefix),
             ends,
             timeout_s=self.cfg.drain_timeout_s,
             baseline=baseline,
@@ -397,7 +409,7 @@ class Bench:
         await self.preload(prefix, load)
         ends = await kafka_io.end_offsets(self.bootstrap, [prefix + "member-changes"])
         drain = await kafka_io.watch_drain(
-            self.bootstrap, prefix + APP_ID, ends, timeout_s=cfg.drain_timeout_s * 2
+            self.bootstrap, self.groups_of(prefix), ends, timeout_s=cfg.drain_timeout_s * 2
         )
         load_s = time.monotonic() - t0
         await asyncio.sleep(2 * COMMIT_INTERVAL_S)
@@ -576,7 +588,9 @@ def targets(res: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _committed(bootstrap: str, group: str, ends: dict[TopicPartition, int]) -> int:
+async def _committed(
+    bootstrap: str, group: kafka_io.Groups, ends: dict[TopicPartition, int]
+) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -609,6 +623,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     parser.add_argument("--backfill-members", type=int)
     parser.add_argument("--skip-worker", action="store_true", help="pipes only")
     parser.add_argument(
+        "--member-path",
+        choices=["agent", "batch"],
+        default="agent",
+        help="the workers' member path (SMARTGROUPS_MEMBER_PATH)",
+    )
+    parser.add_argument(
         "--reference-eps",
         type=float,
         help="the G = 100 rate that the latency and backfill loads are shares of, instead of the "
@@ -620,7 +640,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         given = getattr(args, key, None)
         if given is not None:
             values[key] = given
-    cfg = Config(**values, skip_worker=args.skip_worker, reference_eps=args.reference_eps)
+    cfg = Config(
+        **values,
+        skip_worker=args.skip_worker,
+        reference_eps=args.reference_eps,
+        member_path=args.member_path,
+    )
     return args, cfg
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -162,20 +162,32 @@ class Drain:
         return self.points[-1][1] - self._first()[1] if len(self.points) >= 2 else 0
 
 
-async def committed(admin: AIOKafkaAdminClient, group: str, ends: dict[TopicPartition, int]) -> int:
-    """Committed events of ``group`` over the partitions of ``ends`` (0 where none)."""
-    offsets = await admin.list_consumer_group_offsets(group, partitions=list(ends))
-    total = 0
+Groups = str | Callable[[str], str]
+"""One consumer group, or which group consumes each topic (the batch member path commits the
+member topics in a group of its own)."""
+
+
+async def committed(
+    admin: AIOKafkaAdminClient, group: Groups, ends: dict[TopicPartition, int]
+) -> int:
+    """Committed events over the partitions of ``ends`` (0 where none), each read from the group
+    that consumes its topic."""
+    by_group: dict[str, list[TopicPartition]] = {}
     for tp in ends:
-        meta = offsets.get(tp)
-        if meta is not None and meta.offset >= 0:
-            total += meta.offset
+        by_group.setdefault(group if isinstance(group, str) else group(tp.topic), []).append(tp)
+    total = 0
+    for name, partitions in by_group.items():
+        offsets = await admin.list_consumer_group_offsets(name, partitions=partitions)
+        for tp in partitions:
+            meta = offsets.get(tp)
+            if meta is not None and meta.offset >= 0:
+                total += meta.offset
     return total
 
 
 async def watch_drain(
     bootstrap: str,
-    group: str,
+    group: Groups,
     ends: dict[TopicPartition, int],
     *,
     timeout_s: float,

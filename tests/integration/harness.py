@@ -125,6 +125,8 @@ class Cluster:
     name: str
     partitions: int = PARTITIONS
     workers: list[WorkerProcess] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment of every worker (e.g. ``SMARTGROUPS_MEMBER_PATH``)."""
 
     @property
     def prefix(self) -> str:
@@ -148,6 +150,7 @@ class Cluster:
                 "SMARTGROUPS_WEB_PORT": str(port),
                 "SMARTGROUPS_TICK_INTERVAL": "0.5",
                 "SMARTGROUPS_SCAN_CHUNK": "100",
+                **self.env,
                 **(extra_env or {}),
             }
             self.workers.append(

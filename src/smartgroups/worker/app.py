@@ -124,18 +124,21 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
             internal=internal,
         )
 
-    tables = {name: table(name) for name in TABLES}
+    batch = settings.member_path == "batch"
+    # In the batch member path the loop keeps members, groups and due itself (its own RocksDB
+    # and the same changelog topics); faust keeps only the definitions' catalogs.
+    tables = {name: table(name) for name in TABLES if not batch or name == "catalogs"}
     _check_names(app, topology, tables)
     runtime = Runtime(
         settings=settings,
         topology=topology,
         app=app,
-        members=tables["members"],
-        groups=tables["groups"],
-        due=tables["due"],
+        members=tables.get("members"),
+        groups=tables.get("groups"),
+        due=tables.get("due"),
         catalogs=tables["catalogs"],
         topics={
-            "member_inputs": topic(*topology.member_inputs, topology.fanout),
+            **({} if batch else {"member_inputs": topic(*topology.member_inputs, topology.fanout)}),
             "definition_inputs": topic(topology.group_changes, topology.commands),
             "fanout": topic(topology.fanout),
             "commands": topic(topology.commands),

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
 from faust.exceptions import FaustError
 
-from smartgroups.service.ports import Headers, Record
+from smartgroups.service.ports import Headers, Publisher, Record
 from smartgroups.wire.decode import DeadLetter, dead_letter_headers
 from smartgroups.worker.runtime import Runtime
 
@@ -72,10 +73,7 @@ class Sender:
 
     async def dead_letter(self, record: Record, letter: DeadLetter) -> None:
         """Send ``record``'s original bytes to ``dead-letters`` with the contract's headers."""
-        headers = dead_letter_headers(letter, record.topic, record.partition, record.offset)
-        await self.send("dead_letters", record.key, record.value, headers=headers)
-        self.rt.stats[f"dead_letters.{letter.code}"] += 1
-        log.warning("dead-lettered %s: %s (%s)", record.coordinates(), letter.code, letter.message)
+        await send_dead_letter(self, self.rt.stats, record, letter)
 
     async def processing_error(self, record: Record) -> None:
         """Dead-letter a record whose processing failed in our code (never lost, never acked
@@ -84,6 +82,17 @@ class Sender:
         await self.dead_letter(
             record, DeadLetter("processing_error", "the processor failed on this record")
         )
+
+
+async def send_dead_letter(
+    publisher: Publisher, stats: Counter[str], record: Record, letter: DeadLetter
+) -> None:
+    """Send ``record``'s original key and bytes to ``dead-letters`` with the contract's headers
+    (``error.*``, ``source.*``), count it by code and log its coordinates (never its value)."""
+    headers = dead_letter_headers(letter, record.topic, record.partition, record.offset)
+    await publisher.send("dead_letters", record.key, record.value, headers=headers)
+    stats[f"dead_letters.{letter.code}"] += 1
+    log.warning("dead-lettered %s: %s (%s)", record.coordinates(), letter.code, letter.message)
 
 
 class Handler(Protocol):

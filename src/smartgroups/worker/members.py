@@ -16,7 +16,15 @@ from smartgroups.worker.runtime import Runtime
 
 
 def register(runtime: Runtime) -> None:
-    """Register the members agent on ``runtime.app``."""
+    """Register the member path on ``runtime.app``: the agent, or the batch loop
+    (:mod:`smartgroups.worker.member_loop`) when ``SMARTGROUPS_MEMBER_PATH=batch``."""
+    if runtime.settings.member_path == "batch":
+        from smartgroups.worker.member_loop import MemberLoop
+
+        runtime.member_loop = MemberLoop(runtime)
+        runtime.app.add_dependency(runtime.member_loop)
+        return
+    assert runtime.members and runtime.groups and runtime.due, "the agent path has its tables"
     sender = Sender(runtime)
     service = MemberService(
         members=runtime.members,

@@ -31,12 +31,16 @@ class Runtime:
     settings: Settings
     topology: Topology
     app: faust.App
-    members: PartitionTable
-    groups: PartitionTable
-    due: PartitionTable
+    members: PartitionTable | None
+    """faust's member tables in the agent member path; None in the batch one (its loop keeps
+    its own tables)."""
+    groups: PartitionTable | None
+    due: PartitionTable | None
     catalogs: PartitionTable
     topics: dict[str, Any]
     clock: Clock = utc_now
     stats: Counter[str] = field(default_factory=Counter)
+    member_loop: Any = None
+    """The batch member path's :class:`~smartgroups.worker.member_loop.MemberLoop`, if any."""
     failure: str | None = None
     """Why this worker cannot process any more (set just before it stops); ``None`` while fine."""

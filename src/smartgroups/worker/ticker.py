@@ -26,9 +26,15 @@ def register(runtime: Runtime) -> None:
     @runtime.app.timer(runtime.settings.tick_interval)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         try:
-            owned = sorted(
-                tp.partition for tp in runtime.app.assignor.assigned_actives() if tp.topic == fanout
-            )
+            loop = runtime.member_loop
+            if loop is not None:  # the batch member path owns the fan-out partitions
+                owned = sorted(loop.ready)
+            else:
+                owned = sorted(
+                    tp.partition
+                    for tp in runtime.app.assignor.assigned_actives()
+                    if tp.topic == fanout
+                )
             for partition in owned:
                 await sender.send("fanout", TICK_KEY, TICK, partition)
         except Exception:  # a timer that raises stops ticking for good

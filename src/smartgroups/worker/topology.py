@@ -109,6 +109,11 @@ class Topology:
             partitions=settings.partitions,
         )
 
+    @property
+    def member_group(self) -> str:
+        """The consumer group of the batch member path (``SMARTGROUPS_MEMBER_PATH=batch``)."""
+        return f"{self.app_id}-members"
+
     def changelog(self, table: str) -> str:
         """The changelog topic faust uses for ``table`` (``{app}-{table}-changelog``)."""
         return f"{self.app_id}-{table}-changelog"

@@ -29,6 +29,12 @@ def health(runtime: Runtime) -> dict[str, Any]:
     app = runtime.app
     sources = runtime.topology.sources
     assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in sources}
+    members_reason = None
+    if runtime.member_loop is not None:  # the batch member path: its own consumer group
+        from smartgroups.worker.member_loop import health as member_health
+
+        count, members_reason = member_health(runtime.member_loop)
+        assigned = set(range(count))
     reason = None
     if runtime.failure is not None:
         reason = f"stopping: {runtime.failure}"
@@ -38,6 +44,8 @@ def health(runtime: Runtime) -> dict[str, Any]:
         reason = f"agent {crashed} crashed"
     elif not assigned:
         reason = "no partition assigned"
+    elif members_reason is not None:
+        reason = members_reason
     elif app.rebalancing:
         reason = "rebalancing"
     elif app.in_recovery or not app.tables.actives_ready:

@@ -179,6 +179,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.should_stop:  # the consumer was stopped under the fetch: shutting down
+                    return
                 await self._halt("the member path could not fetch", exc)
                 return
             if batch and not await self._batch(batch):

@@ -98,7 +98,7 @@ class Config:
     probes_per_space: int = 8
     drain_timeout_s: float = 900.0
     skip_worker: bool = False
-    member_path: str = "agent"  # SMARTGROUPS_MEMBER_PATH of the workers
+    member_path: str = "batch"  # SMARTGROUPS_MEMBER_PATH of the workers
     reference_eps: float | None = None  # the G = 100 rate the loads are shares of; None: measured
 
 
@@ -625,7 +625,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     parser.add_argument(
         "--member-path",
         choices=["agent", "batch"],
-        default="agent",
+        default="batch",
         help="the workers' member path (SMARTGROUPS_MEMBER_PATH)",
     )
     parser.add_argument(

@@ -14,7 +14,7 @@ with ``os.environ`` and the flags it parsed. Flags win over variables, variables
 | ``SMARTGROUPS_TICK_INTERVAL``| ``1.0``          | seconds between time-trigger ticks           |
 | ``SMARTGROUPS_SCAN_CHUNK``   | ``50``           | members per backfill or due step, then live  |
 | ``SMARTGROUPS_CLOCK_FILE``   | unset            | testing aid: seconds to add to the clock     |
-| ``SMARTGROUPS_MEMBER_PATH``  | ``agent``        | ``agent`` or ``batch`` (the member path)     |
+| ``SMARTGROUPS_MEMBER_PATH``  | ``batch``        | ``batch`` or ``agent`` (the member path)     |
 | ``KAFKA_SECURITY_PROTOCOL``  | ``PLAINTEXT``    | PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL   |
 | ``KAFKA_SASL_MECHANISM``     | ``PLAIN``        | PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512        |
 | ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | unset | SASL credentials (never logged)  |
@@ -50,8 +50,9 @@ from smartgroups.errors import ConfigError
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 MemberPath = Literal["agent", "batch"]
-"""How member inputs are consumed: a faust agent (one record at a time) or batches on the
-worker's own consumer (:mod:`smartgroups.worker.member_loop`)."""
+"""How member inputs are consumed: batches on the worker's own consumer (the default,
+:mod:`smartgroups.worker.member_loop`) or a faust agent, one record at a time (the previous
+path, kept while the batch path goes through the fault suite)."""
 
 _ENV: dict[str, str] = {
     "bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
@@ -96,7 +97,7 @@ class Settings(BaseModel):
     tick_interval: float = Field(default=1.0, gt=0, le=60)
     scan_chunk: int = Field(default=50, ge=1, le=100_000)
     clock_file: Path | None = None
-    member_path: MemberPath = "agent"
+    member_path: MemberPath = "batch"
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism = "PLAIN"
     sasl_username: str | None = None

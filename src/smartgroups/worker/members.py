@@ -1,4 +1,6 @@
-"""The members agent: faust's stream of member inputs and fan-out messages, handed to the service.
+"""The member path: the batch loop by default, or the members agent (faust's stream of member
+inputs and fan-out messages) with ``SMARTGROUPS_MEMBER_PATH=agent``, each handing records to the
+service.
 
 One agent (``concurrency=1``) consumes the three member-keyed input topics and the internal
 fan-out topic as one stream, so everything about a member is applied in one order on one

@@ -1,7 +1,7 @@
 """Ticks: each worker tells its own fan-out partitions that time has passed.
 
 faust timers cannot write tables (no current event), so the timer only *sends* a small ``tick``
-message to every fan-out partition this worker owns; the members agent handles it in stream
+message to every fan-out partition this worker owns; the member path (loop or agent) handles it in
 context and re-evaluates the members that are due (contract section 5: time-relative triggers).
 Missed or duplicated ticks are harmless: due-ness comes from the stored instants, and a restart
 catches up on everything that fell due meanwhile at the first tick.

@@ -52,7 +52,7 @@ from smartgroups.wire.topics import (
 )
 
 MEMBER_TOPICS = MEMBER_INPUTS
-"""Input topics keyed ``{space}:{member_id}``, read by the member agent."""
+"""Input topics keyed ``{space}:{member_id}``, read by the member path."""
 
 TABLES = ("members", "groups", "due", "catalogs")
 """The worker's faust tables; each has a compacted changelog topic (see the module docstring)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from smartgroups.settings import Settings
 from smartgroups.worker.topology import (
     TopicSpec,
@@ -43,14 +45,31 @@ def test_specs_list_every_topic_faust_uses_with_its_size_and_compaction() -> Non
     }
 
 
-def test_the_app_builds_its_tables_on_the_topologys_names(tmp_path: object) -> None:
+@pytest.mark.parametrize("path", ["batch", "agent"])
+def test_the_app_and_the_member_loop_write_the_topologys_changelogs(
+    tmp_path: object, path: str
+) -> None:
+    """Every changelog the worker writes is one the topology created and verified: faust's
+    tables' (all four on the agent path, the catalogs on the batch path) and the member loop's."""
     from smartgroups.worker.app import create_app
+    from smartgroups.worker.member_loop import MEMBER_TABLES
 
-    env = {"SMARTGROUPS_TOPIC_PREFIX": "p.", "SMARTGROUPS_APP_ID": "sg"}
-    runtime = create_app(Settings.from_env({**env, "SMARTGROUPS_DATA_DIR": str(tmp_path)}))
+    env = {
+        "SMARTGROUPS_TOPIC_PREFIX": "p.",
+        "SMARTGROUPS_APP_ID": "sg",
+        "SMARTGROUPS_MEMBER_PATH": path,
+        "SMARTGROUPS_DATA_DIR": str(tmp_path),
+    }
+    runtime = create_app(Settings.from_env(env))
     assert runtime.app.conf.id == "p.sg"
-    names = {t.changelog_topic_name for t in runtime.app.tables.values()}
-    assert names == {s.name for s in runtime.topology.specs() if s.name.endswith("-changelog")}
+    by_faust = {t.changelog_topic_name for t in runtime.app.tables.values()}
+    by_loop = (
+        {runtime.topology.changelog(name) for name in MEMBER_TABLES} if path == "batch" else set()
+    )
+    assert not by_faust & by_loop
+    specs = {s.name for s in runtime.topology.specs() if s.name.endswith("-changelog")}
+    assert by_faust | by_loop == specs
+    assert (runtime.member_loop is not None) == (path == "batch")
 
 
 def test_missing_topics_are_no_misfit_but_every_wrong_one_is_listed() -> None:

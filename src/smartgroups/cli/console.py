@@ -40,6 +40,10 @@ BENIGN: tuple[tuple[str, str], ...] = (
     # "not available" until it has created __consumer_offsets, a second or two: healthy. A
     # coordinator that never comes shows as a worker that never logs "Worker ready".
     ("aiokafka.consumer.group_coordinator", "GroupCoordinatorNotAvailableError"),
+    # The member loop's first offset lookups right after its topics were created can reach a
+    # broker whose metadata does not name the new leader yet; aiokafka logs the retriable
+    # NotLeaderForPartition at ERROR, refreshes its metadata and asks again, within a second.
+    ("aiokafka.consumer.fetcher", "NotLeaderForPartitionError"),
 )
 """(logger, text in the message) of framework ERROR records that are part of a healthy start."""
 

@@ -80,6 +80,17 @@ def test_a_benign_framework_error_shows_only_at_debug_and_others_stay_errors() -
         assert out.count("ERROR") == 1  # the authorization failure only
 
 
+def test_a_retried_not_leader_on_the_first_offset_lookup_is_benign_too() -> None:
+    fetcher = logging.getLogger("aiokafka.consumer.fetcher")
+    stream = io.StringIO()
+    configure_logging("info", stream)
+    fetcher.error("Failed fetch offsets from %s: %s", 1, "[Error 6] NotLeaderForPartitionError: x")
+    fetcher.error("Failed fetch offsets from %s: %s", 1, "[Error 29] TopicAuthorizationFailed")
+    out = stream.getvalue()
+    assert "NotLeaderForPartition" not in out  # at info: not shown at all
+    assert out.count("ERROR aiokafka.consumer.fetcher") == 1 and "Authorization" in out
+
+
 def test_log_level_flag_and_its_alias() -> None:
     parser = build_parser()
     assert parser.parse_args(["worker", "--loglevel", "info"]).log_level == "info"

@@ -140,12 +140,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         topics={
             **({} if batch else {"member_inputs": topic(*topology.member_inputs, topology.fanout)}),
             "definition_inputs": topic(topology.group_changes, topology.commands),
-            "fanout": topic(topology.fanout),
-            "commands": topic(topology.commands),
-            "changes": topic(topology.membership_changes),
-            "state": topic(topology.membership_state),
-            "results": topic(topology.results),
-            "dead_letters": topic(topology.dead_letters),
+            **{role: topic(name) for role, name in topology.roles().items()},
         },
         clock=clock,
     )

@@ -57,7 +57,10 @@ MEMBER_TABLES = ("members", "groups", "due")
 MAX_RECORDS = 2000
 """Records per batch at most (``getmany``'s ``max_records``)."""
 
-_CHECKPOINT = b"changelog-offset"
+
+def _checkpoint_key(table: str) -> bytes:
+    """Where a partition's ``checkpoints`` keep the last changelog offset applied to ``table``."""
+    return b"changelog-offset:" + table.encode()
 
 
 class BatchPublisher:
@@ -65,15 +68,9 @@ class BatchPublisher:
     records are handed to the producer at once and their deliveries awaited at the checkpoint."""
 
     def __init__(self, runtime: Runtime) -> None:
-        topology = runtime.topology
         self.stats = runtime.stats
         self.producer: AIOKafkaProducer  # set when the loop starts
-        self.names = {
-            "changes": topology.membership_changes,
-            "state": topology.membership_state,
-            "fanout": topology.fanout,
-            "dead_letters": topology.dead_letters,
-        }
+        self.names = runtime.topology.roles()
         self.deliveries: list[asyncio.Future[Any]] = []
 
     async def send(
@@ -238,12 +235,11 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
 
     # -- changelog offsets and restore ---------------------------------------------------------
     def _stored_offset(self, table: str, partition: int) -> int:
-        raw = self.checkpoints.get(partition, _CHECKPOINT + b":" + table.encode())
+        raw = self.checkpoints.get(partition, _checkpoint_key(table))
         return int(raw) if raw is not None else -1
 
     def _store_offset(self, table: str, partition: int, offset: int) -> None:
-        key = _CHECKPOINT + b":" + table.encode()
-        self.checkpoints.put(partition, key, str(offset).encode())
+        self.checkpoints.put(partition, _checkpoint_key(table), str(offset).encode())
 
     async def _restore(self, partitions: Iterable[int]) -> None:
         """Bring each partition's tables to the end of their changelogs."""
@@ -314,6 +310,11 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             self.rebalancing = False
             log.info("members: ready on partitions %s", sorted(partitions))
 
+    # -- health --------------------------------------------------------------------------------
+    def not_ready(self) -> str | None:
+        """Why the assigned partitions are not all processed now (None when they are)."""
+        return "rebalancing" if self.rebalancing or self.ready != self.assigned else None
+
     # -- failure ---------------------------------------------------------------------------------
     async def _halt(self, what: str, exc: BaseException) -> None:
         """Stop the worker: nothing past the last checkpoint is committed (see the module
@@ -328,12 +329,3 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             self.rt.failure,
         )
         await self.rt.app.crash(exc)
-
-
-def health(loop: MemberLoop) -> tuple[int, str | None]:
-    """``(assigned partitions, why not ready or None)`` of the member path."""
-    if not loop.assigned:
-        return 0, "no partition assigned"
-    if loop.rebalancing or loop.ready != loop.assigned:
-        return len(loop.assigned), "rebalancing"
-    return len(loop.assigned), None

@@ -123,6 +123,17 @@ class Topology:
         """faust's leader-election topic (partition 0's owner is the leader)."""
         return f"{self.app_id}-__assignor-__leader"
 
+    def roles(self) -> dict[str, str]:
+        """The topic each output *role* is sent to (the services send by role)."""
+        return {
+            "fanout": self.fanout,
+            "commands": self.commands,
+            "changes": self.membership_changes,
+            "state": self.membership_state,
+            "results": self.results,
+            "dead_letters": self.dead_letters,
+        }
+
     @property
     def sources(self) -> frozenset[str]:
         """The topics the agents read: the partitions a worker is assigned to process."""

@@ -31,10 +31,8 @@ def health(runtime: Runtime) -> dict[str, Any]:
     assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in sources}
     members_reason = None
     if runtime.member_loop is not None:  # the batch member path: its own consumer group
-        from smartgroups.worker.member_loop import health as member_health
-
-        count, members_reason = member_health(runtime.member_loop)
-        assigned = set(range(count))
+        assigned = set(runtime.member_loop.assigned)
+        members_reason = runtime.member_loop.not_ready()
     reason = None
     if runtime.failure is not None:
         reason = f"stopping: {runtime.failure}"

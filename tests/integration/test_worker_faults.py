@@ -13,7 +13,12 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-from tests.integration.harness import Cluster, final_memberships, state_memberships
+from tests.integration.harness import (
+    Cluster,
+    WorkerProcess,
+    final_memberships,
+    state_memberships,
+)
 from tests.integration.scenario import Scenario, event
 
 from smartgroups.core.partitioning import partition_for
@@ -33,6 +38,19 @@ def assert_clean_history(changes: list[dict[str, Any]]) -> None:
         assert sorted(versions) == list(range(1, len(versions) + 1)), pair
         for version, kind in versions.items():
             assert kind == ("member.added" if version % 2 else "member.removed"), pair
+
+
+def acme_group_of_40(cluster: Cluster, space: str) -> tuple[WorkerProcess, Scenario, list[str]]:
+    """A started worker, and in ``space`` a smart group ``g`` holding 40 members ``m0``…``m39``."""
+    worker = cluster.worker()
+    worker.start()
+    sc = Scenario(cluster, space)
+    sc.define("group.created", group_id="g", name="G", kind="smart", conditions={"all": [ACME]})
+    members = [f"m{i}" for i in range(40)]
+    for m in members:
+        sc.upsert(m, email=f"{m}@acme.com", status="accepted")
+    sc.wait_members("g", set(members))
+    return worker, sc, members
 
 
 def test_bad_input_is_dead_lettered_and_the_stream_goes_on(cluster: Cluster) -> None:
@@ -110,14 +128,7 @@ def test_events_on_the_wrong_partition_are_applied_to_the_right_state(cluster: C
 def test_restart_after_sigterm_and_sigkill_keeps_state_without_duplicates(
     cluster: Cluster,
 ) -> None:
-    worker = cluster.worker()
-    worker.start()
-    sc = Scenario(cluster, "rs")
-    sc.define("group.created", group_id="g", name="G", kind="smart", conditions={"all": [ACME]})
-    members = [f"m{i}" for i in range(40)]
-    for m in members:
-        sc.upsert(m, email=f"{m}@acme.com", status="accepted")
-    sc.wait_members("g", set(members))
+    worker, sc, members = acme_group_of_40(cluster, "rs")
 
     assert worker.stop(signal.SIGTERM) == 0
     cluster.worker().start()
@@ -163,14 +174,7 @@ def test_a_second_worker_joining_and_leaving_gives_the_same_memberships(
 
 
 def test_a_lost_data_directory_is_rebuilt_from_the_changelogs(cluster: Cluster) -> None:
-    worker = cluster.worker()
-    worker.start()
-    sc = Scenario(cluster, "dd")
-    sc.define("group.created", group_id="g", name="G", kind="smart", conditions={"all": [ACME]})
-    members = [f"m{i}" for i in range(40)]
-    for m in members:
-        sc.upsert(m, email=f"{m}@acme.com", status="accepted")
-    sc.wait_members("g", set(members))
+    worker, sc, members = acme_group_of_40(cluster, "dd")
     assert worker.stop(signal.SIGKILL) != 0
     shutil.rmtree(worker.data_dir)
     cluster.worker().start()

@@ -115,7 +115,8 @@ class Topology:
         return f"{self.app_id}-members"
 
     def changelog(self, table: str) -> str:
-        """The changelog topic faust uses for ``table`` (``{app}-{table}-changelog``)."""
+        """The changelog topic of ``table`` (``{app}-{table}-changelog``), written by faust for
+        its tables and by the member loop for its own (``members``, ``groups``, ``due``)."""
         return f"{self.app_id}-{table}-changelog"
 
     @property
@@ -136,7 +137,8 @@ class Topology:
 
     @property
     def sources(self) -> frozenset[str]:
-        """The topics the agents read: the partitions a worker is assigned to process."""
+        """The topics faust's agents may read (all of them on the agent member path; on the batch
+        path faust subscribes only to the definitions' and the loop reports its own)."""
         return frozenset({*self.member_inputs, self.fanout, self.group_changes, self.commands})
 
     def logical(self, topic: str) -> str:

@@ -34,7 +34,9 @@ import itertools
 import json
 import math
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,6 +102,8 @@ class Config:
     skip_worker: bool = False
     member_path: str = "batch"  # SMARTGROUPS_MEMBER_PATH of the workers
     reference_eps: float | None = None  # the G = 100 rate the loads are shares of; None: measured
+    throughput_only: bool = False  # no latency and backfill phases
+    py_spy: str | None = None  # record each worker drain with py-spy (collapsed stacks) here
 
 
 def _median(values: list[float]) -> float | None:
@@ -341,6 +345,7 @@ class Bench:
         baseline = await _committed(self.bootstrap, self.groups_of(prefix), ends)
         proc = self.start_worker(name, prefix, data_dir)
         before = proc.stats()
+        spy = self._spy(proc, name)
         drain = await kafka_io.watch_drain(
             self.bootstrap,
             self.groups_of(prefix),
@@ -351,11 +356,25 @@ class Bench:
         )
         peak = procstats.peak_rss_bytes(proc.pid)
         stats = proc.stats()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+            spy.wait(timeout=60)
         proc.stop()
         row = self._record(f"smartgroups_{groups}", rep, drain, peak)
         row["events"] = drain.total - baseline
         row["transitions"] = (stats.get("transitions") or 0) - (before.get("transitions") or 0)
         return row
+
+    def _spy(self, proc: Proc, name: str) -> subprocess.Popen[bytes] | None:
+        """py-spy recording ``proc`` into ``--py-spy DIR/name.txt`` (collapsed stacks), or None."""
+        if self.cfg.py_spy is None:
+            return None
+        out = Path(self.cfg.py_spy) / f"{name}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        spy = Path(sys.executable).with_name("py-spy")
+        args = [str(spy), "record", "--pid", str(proc.pid), "--format", "raw", "-o", str(out)]
+        args += ["--rate", "250", "--nonblocking"]
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL)
 
     # -- latency -------------------------------------------------------------------------------
     def latency_events(self, workload: Workload, count: int, probe_share: float = 0.2) -> list:
@@ -478,7 +497,7 @@ class Bench:
                 for groups in cfg.groups:
                     await self.run_worker(groups, rep)
         self.summarize()
-        if not cfg.skip_worker:
+        if not cfg.skip_worker and not cfg.throughput_only:
             ref = cfg.reference_eps or (
                 self.results["smartgroups_eps"].get("100")
                 or next(iter(self.results["smartgroups_eps"].values()))
@@ -634,6 +653,14 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         help="the G = 100 rate that the latency and backfill loads are shares of, instead of the "
         "measured one (to compare two versions under the same loads)",
     )
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="no latency and backfill phases"
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="DIR",
+        help="record every worker drain with py-spy into DIR (collapsed stacks; bench.flame)",
+    )
     args = parser.parse_args(argv)
     values = dict(PROFILES[args.profile])
     for key in values:
@@ -645,6 +672,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
         skip_worker=args.skip_worker,
         reference_eps=args.reference_eps,
         member_path=args.member_path,
+        throughput_only=args.throughput_only,
+        py_spy=args.py_spy,
     )
     return args, cfg
 

@@ -87,6 +87,10 @@ class BrokerError(SmartGroupsError):
     """The local development broker failed; the message carries the tail of its log."""
 
 
+class RecordTooLarge(SmartGroupsError):
+    """A record the worker must produce does not fit in one producer batch."""
+
+
 class RuleError(SmartGroupsError):
     """A definition command is rejected with one of the contract's codes (section 3)."""
 

@@ -63,6 +63,7 @@ _ENV: dict[str, str] = {
     "web_port": "SMARTGROUPS_WEB_PORT",
     "tick_interval": "SMARTGROUPS_TICK_INTERVAL",
     "scan_chunk": "SMARTGROUPS_SCAN_CHUNK",
+    "commit_interval": "SMARTGROUPS_COMMIT_INTERVAL",
     "clock_file": "SMARTGROUPS_CLOCK_FILE",
     "member_path": "SMARTGROUPS_MEMBER_PATH",
     "security_protocol": "KAFKA_SECURITY_PROTOCOL",
@@ -96,6 +97,7 @@ class Settings(BaseModel):
     web_port: int = Field(default=6066, ge=1, le=65535)
     tick_interval: float = Field(default=1.0, gt=0, le=60)
     scan_chunk: int = Field(default=50, ge=1, le=100_000)
+    commit_interval: float = Field(default=1.0, gt=0, le=60)
     clock_file: Path | None = None
     member_path: MemberPath = "batch"
     security_protocol: SecurityProtocol = "PLAINTEXT"

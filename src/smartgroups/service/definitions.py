@@ -64,17 +64,33 @@ class SpaceState:
     created: dict[str, int] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
     recent: list[list[Any]] = field(default_factory=list)
+    encoded: dict[int, tuple[Any, orjson.Fragment]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Each group document's JSON, by the document's identity: the catalog keeps one document
+    object per group until the group changes, so a command re-encodes only what it changed."""
 
     def dumps(self) -> bytes:
+        catalog = self.catalog.to_json()
+        catalog["groups"] = [self._encoded(doc) for doc in catalog["groups"]]
+        if len(self.encoded) > 2 * len(catalog["groups"]) + 16:  # forget replaced documents
+            kept = {id(doc) for doc in self.catalog.to_json()["groups"]}
+            self.encoded = {k: v for k, v in self.encoded.items() if k in kept}
         return orjson.dumps(
             {
-                "catalog": self.catalog.to_json(),
+                "catalog": catalog,
                 "seq": self.seq,
                 "created": self.created,
                 "seen": self.seen,
                 "recent": self.recent,
             }
         )
+
+    def _encoded(self, doc: Any) -> orjson.Fragment:
+        cached = self.encoded.get(id(doc))
+        if cached is None or cached[0] is not doc:
+            cached = self.encoded[id(doc)] = (doc, orjson.Fragment(orjson.dumps(doc)))
+        return cached[1]
 
     @classmethod
     def loads(cls, raw: bytes | None) -> SpaceState:

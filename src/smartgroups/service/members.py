@@ -56,6 +56,11 @@ class MemberService:
     its spaces' groups by ``space:group``, ``due`` the due index (:func:`due_key`).
     ``scan_chunk`` members are decided per backfill or tick step before live inputs get a turn.
     ``stats`` counts what happened (the worker serves it at ``/stats/``).
+
+    ``keep_outbox``: whether each record remembers the outputs of its latest inputs, to re-send
+    them when an input is re-delivered. A caller that persists a member record only after that
+    record's outputs are acknowledged (the batch member loop's checkpoint) turns it off: a
+    re-delivered input whose record was persisted then had its outputs delivered already.
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class MemberService:
         clock: Clock,
         scan_chunk: int,
         stats: Counter[str],
+        keep_outbox: bool = True,
     ) -> None:
         self.members = members
         self.groups = groups
@@ -78,6 +84,7 @@ class MemberService:
         self.clock = clock
         self.scan_chunk = scan_chunk
         self.stats = stats
+        self.keep_outbox = keep_outbox
         self.spaces: dict[tuple[int, str], SpaceGroups] = {}
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -250,7 +257,9 @@ class MemberService:
             membership_change(space_id, member_id, t, self._entry(space, t.group_id), cause, now_ms)
             for t in transitions
         ]
-        if outputs:
+        if not self.keep_outbox:
+            rec.outbox = []
+        elif outputs:
             rec.remember(OutboxEntry(source, offset, now_ms, outputs))
         self._reschedule(partition, key, old_due, rec.next_due_ms(), due_key_done)
         if not outputs and record_codec.dumps(rec) == raw:  # loads/dumps round-trip byte for byte

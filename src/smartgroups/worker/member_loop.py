@@ -7,25 +7,35 @@ path can run as a loop of its own, inside the faust app's lifecycle (a ``mode`` 
 and stopped with the app), with its own consumer group ``{app}-members``, its own producer and
 its own RocksDB tables; the definitions agent, the timer and the web server stay faust's.
 
-One batch (:meth:`MemberLoop._batch`), under :attr:`MemberLoop.lock`:
+Each fetched batch (:meth:`MemberLoop._batch`), under :attr:`MemberLoop.lock`: every record,
+per partition in offset order, goes to the same
+:class:`~smartgroups.service.members.MemberService` the agent uses. State writes go to a
+:class:`~smartgroups.worker.batch_table.BatchTable` overlay; outputs join per-partition producer
+batches (:mod:`smartgroups.worker.batch_producer`) handed to the producer when the fetched batch
+is done, so they leave within milliseconds of their input.
 
-1. ``getmany`` a batch; hand every record, per partition in offset order, to the same
-   :class:`~smartgroups.service.members.MemberService` the agent uses. State writes go to a
-   :class:`~smartgroups.worker.batch_table.BatchTable` overlay, outputs to the producer.
-2. **Checkpoint**, in quix-streams' order: send one changelog record per key the batch changed
-   (``{app}-{table}-changelog``, the key's partition), wait until every output and changelog
-   record is acknowledged (a failed delivery stops the worker), commit the input offsets, then
-   write the batch's state to RocksDB in one write batch per partition and store the changelog
+**Checkpoint** (:meth:`MemberLoop._checkpoint`), every ``SMARTGROUPS_COMMIT_INTERVAL`` seconds,
+when the loop is idle, after :data:`CHECKPOINT_RECORDS` records, and before partitions are
+revoked or the worker stops. One changelog record per key changed since the last checkpoint
+(``{app}-{table}-changelog``, the key's partition), in an order that keeps the changelogs
+consistent wherever a crash cuts it:
+
+1. the outputs and the changelogs of the derived tables (group copies, due index) are delivered;
+2. then the member records' changelog is delivered -- a member record names the inputs it has
+   applied, so a record in the changelog implies its outputs and its due entries are there;
+3. then the input offsets are committed;
+4. then the state is written to RocksDB, one write batch per partition, with the changelog
    offset it reflects.
 
 A crash anywhere leaves RocksDB *behind* the changelog, never ahead of it: on assignment each
 partition's tables are brought up to the end of their changelogs from the stored offset (all of
-it when the data directory was lost). Inputs after the last committed offset are read again; a
-member record that already holds an input (its offset per source) re-sends the outputs it kept,
-so outputs stay exact in effect (deterministic ids, per-pair versions).
+it when the data directory was lost). Inputs after the last committed offset are read again; one
+whose member record already applied it sends nothing (its outputs were delivered before the
+record reached the changelog, so records keep no outbox on this path); one whose record did not
+is applied again, with the same deterministic ids and per-pair versions.
 
-Rebalances: on revocation the listener waits for the batch in progress to finish its
-checkpoint (the lock), then closes the revoked partitions; on assignment it restores the new
+Rebalances: on revocation the listener waits for the batch in progress (the lock),
+checkpoints, then closes the revoked partitions; on assignment it restores the new
 ones before the next batch. A record whose processing fails by its own doing is dead-lettered
 (``processing_error``); any other failure stops the worker uncommitted, as with the agents
 (:func:`smartgroups.worker.edge.blames_record`).
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,6 +55,7 @@ from mode import Service
 from smartgroups.service.members import MemberService
 from smartgroups.service.ports import Headers, Record
 from smartgroups.wire.deadletter import DeadLetter
+from smartgroups.worker.batch_producer import BATCH_BYTES, BatchProducer
 from smartgroups.worker.batch_table import BatchTable
 from smartgroups.worker.edge import blames_record, send_dead_letter
 from smartgroups.worker.rocks import RocksTable
@@ -55,7 +67,14 @@ MEMBER_TABLES = ("members", "groups", "due")
 """The member path's tables; each has the changelog topic the topology names for it."""
 
 MAX_RECORDS = 2000
-"""Records per batch at most (``getmany``'s ``max_records``)."""
+"""Records per fetched batch at most (``getmany``'s ``max_records``)."""
+
+DERIVED_TABLES = ("groups", "due")
+"""Tables whose changelogs are delivered before the member records' (checkpoint order)."""
+
+CHECKPOINT_RECORDS = 50_000
+"""Records processed since the last checkpoint that force one (bounds the state held in
+memory between checkpoints)."""
 
 
 def _checkpoint_key(table: str) -> bytes:
@@ -65,13 +84,13 @@ def _checkpoint_key(table: str) -> bytes:
 
 class BatchPublisher:
     """The service's :class:`~smartgroups.service.ports.Publisher` on the loop's own producer:
-    records are handed to the producer at once and their deliveries awaited at the checkpoint."""
+    records join per-partition batches (:class:`~smartgroups.worker.batch_producer.BatchProducer`),
+    handed over after each fetched batch and checked at the checkpoint."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.stats = runtime.stats
-        self.producer: AIOKafkaProducer  # set when the loop starts
         self.names = runtime.topology.roles()
-        self.deliveries: list[asyncio.Future[Any]] = []
+        self.batches: BatchProducer  # set when the loop starts
 
     async def send(
         self,
@@ -81,31 +100,10 @@ class BatchPublisher:
         partition: int | None = None,
         headers: Headers | None = None,
     ) -> None:
-        await self.to_topic(self.names[role], key, value, partition, headers)
-
-    async def to_topic(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int | None = None,
-        headers: Headers | None = None,
-    ) -> asyncio.Future[Any]:
-        delivery: asyncio.Future[Any] = await self.producer.send(
-            topic, value=value, key=key, partition=partition, headers=headers
-        )
-        self.deliveries.append(delivery)
-        return delivery
+        await self.batches.append(self.names[role], key, value, partition, headers)
 
     async def dead_letter(self, record: Record, letter: DeadLetter) -> None:
         await send_dead_letter(self, self.stats, record, letter)
-
-    async def delivered(self) -> None:
-        """Wait until every record sent since the last call is acknowledged; raise the first
-        delivery failure (the caller stops the worker: nothing may be committed past it)."""
-        deliveries, self.deliveries = self.deliveries, []
-        if deliveries:
-            await asyncio.gather(*deliveries)
 
 
 class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
@@ -124,6 +122,9 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.ready: set[int] = set()
         self.rebalancing = True
         self.offsets: dict[TopicPartition, int] = {}
+        self.uncommitted = 0  # records processed since the last checkpoint
+        self.interval = settings.commit_interval
+        self.checkpointed_at = time.monotonic()
         self.consumer: AIOKafkaConsumer  # made when the loop starts (see on_start)
         self.producer: AIOKafkaProducer
         self.publisher = BatchPublisher(runtime)
@@ -136,6 +137,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             clock=runtime.clock,
             scan_chunk=settings.scan_chunk,
             stats=runtime.stats,
+            keep_outbox=False,  # a record is persisted after its outputs are delivered
         )
 
     # -- lifecycle (mode) ----------------------------------------------------------------------
@@ -153,15 +155,24 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             max_partition_fetch_bytes=4 << 20,
         )
         self.producer = AIOKafkaProducer(
-            **options, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=131072
+            **options,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=BATCH_BYTES,
         )
-        self.publisher.producer = self.producer
+        self.publisher.batches = self.batches = BatchProducer(self.producer)
         await self.producer.start()
         self.consumer.subscribe(list(self.sources), listener=self)
         await self.consumer.start()
 
     async def on_stop(self) -> None:
-        async with self.lock:  # the batch in progress finishes its checkpoint first
+        async with self.lock:  # the batch in progress finishes first
+            if self.ready and not self.rt.failure:
+                try:
+                    await self._checkpoint()
+                except Exception as exc:  # stopping anyway: the next start replays it
+                    log.warning("members: last checkpoint failed (%s); replayed on start", exc)
             await self.consumer.stop()  # leaves the group: the partitions move at once
             await self.producer.stop()
             for table in self.tables.values():
@@ -171,8 +182,11 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
     @Service.task
     async def _run(self) -> None:
         while not self.should_stop:
+            # With work uncommitted, ask only for what is already fetched: nothing means the
+            # loop caught up, and it checkpoints at once instead of after a fetch wait.
+            wait_ms = 0 if self.offsets else 200
             try:
-                batch = await self.consumer.getmany(timeout_ms=200, max_records=MAX_RECORDS)
+                batch = await self.consumer.getmany(timeout_ms=wait_ms, max_records=MAX_RECORDS)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -180,58 +194,99 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                     return
                 await self._halt("the member path could not fetch", exc)
                 return
-            if batch and not await self._batch(batch):
-                return
+            async with self.lock:
+                if batch and not await self._batch(batch):
+                    return
+                if self._checkpoint_due(idle=not batch) and not await self._try_checkpoint():
+                    return
 
     # -- one batch -----------------------------------------------------------------------------
     async def _batch(self, batch: dict[TopicPartition, list[Any]]) -> bool:
-        """Process and checkpoint one batch; False when the worker must stop."""
-        async with self.lock:
-            for tp, messages in batch.items():
-                if tp.partition not in self.ready:
-                    continue  # revoked since the fetch: its new owner reads it
-                for message in messages:
-                    record = Record.from_message(message)
-                    try:
-                        await self.service.handle(record)
-                    except Exception as exc:
-                        if not blames_record(exc):
-                            await self._halt(f"could not process {record.coordinates()}", exc)
-                            return False
-                        log.exception("members: failed on %s", record.coordinates())
-                        await self.publisher.dead_letter(
-                            record,
-                            DeadLetter("processing_error", "the processor failed on this record"),
-                        )
-                self.offsets[tp] = messages[-1].offset + 1
-            self.rt.stats["batches"] += 1
-            try:
-                await self._checkpoint()
-            except Exception as exc:
-                await self._halt("could not checkpoint a batch", exc)
-                return False
+        """Process one fetched batch and hand its outputs to the producer; False when the worker
+        must stop. Called under :attr:`lock`."""
+        for tp, messages in batch.items():
+            if tp.partition not in self.ready:
+                continue  # revoked since the fetch: its new owner reads it
+            for message in messages:
+                record = Record.from_message(message)
+                try:
+                    await self.service.handle(record)
+                except Exception as exc:
+                    if not blames_record(exc):
+                        await self._halt(f"could not process {record.coordinates()}", exc)
+                        return False
+                    log.exception("members: failed on %s", record.coordinates())
+                    await self.publisher.dead_letter(
+                        record,
+                        DeadLetter("processing_error", "the processor failed on this record"),
+                    )
+            self.offsets[tp] = messages[-1].offset + 1
+            self.uncommitted += len(messages)
+        self.rt.stats["batches"] += 1
+        try:
+            await self.batches.submit()
+        except Exception as exc:
+            await self._halt("could not send a batch's outputs", exc)
+            return False
+        return True
+
+    # -- checkpoint ----------------------------------------------------------------------------
+    def _checkpoint_due(self, *, idle: bool) -> bool:
+        """Whether to checkpoint now: something is uncommitted and the loop is idle, the
+        interval has passed, or the batch's state reached its bound."""
+        if not self.offsets:
+            return False
+        return (
+            idle
+            or self.uncommitted >= CHECKPOINT_RECORDS
+            or time.monotonic() - self.checkpointed_at >= self.interval
+        )
+
+    async def _try_checkpoint(self) -> bool:
+        try:
+            await self._checkpoint()
+        except Exception as exc:
+            await self._halt("could not checkpoint", exc)
+            return False
         return True
 
     async def _checkpoint(self) -> None:
-        """Changelogs, deliveries, offsets, then state (see the module docstring)."""
-        changelog_offsets: dict[tuple[str, int], asyncio.Future[Any]] = {}
-        for name, table in self.tables.items():
-            topic = self.rt.topology.changelog(name)
-            for partition in table.dirty():
-                last = None
-                for key, value in table.pending(partition):
-                    last = await self.publisher.to_topic(topic, key, value, partition)
-                if last is not None:
-                    changelog_offsets[(name, partition)] = last
-        await self.publisher.delivered()
+        """Make everything since the last checkpoint durable, in an order that leaves the
+        changelogs consistent wherever a crash cuts it (see the module docstring):
+
+        1. the outputs and the derived tables' changelogs (group copies, due index) delivered;
+        2. then the member records' changelog (a record says which inputs it applied);
+        3. then the input offsets committed;
+        4. then the state written to RocksDB, one write batch per partition, with the
+           changelog offset it reflects.
+        """
+        for name in DERIVED_TABLES:
+            await self._send_changelog(name)
+        await self.batches.submit()
+        await self.batches.delivered()
+        await self._send_changelog("members")
+        await self.batches.submit()
+        await self.batches.delivered()
         if self.offsets:
             await self.consumer.commit(dict(self.offsets))
             self.offsets.clear()
-        for table in self.tables.values():
+        for name, table in self.tables.items():
+            topic = self.rt.topology.changelog(name)
             for partition in table.dirty():
                 table.flush(partition)
-        for (name, partition), delivery in changelog_offsets.items():
-            self._store_offset(name, partition, delivery.result().offset)
+                offset = self.batches.last_offset(topic, partition)
+                if offset is not None:
+                    self._store_offset(name, partition, offset)
+        self.uncommitted = 0
+        self.checkpointed_at = time.monotonic()
+        self.rt.stats["checkpoints"] += 1
+
+    async def _send_changelog(self, name: str) -> None:
+        """One changelog record per key of ``name`` changed since the last checkpoint."""
+        table, topic = self.tables[name], self.rt.topology.changelog(name)
+        for partition in table.dirty():
+            for key, value in table.pending(partition):
+                await self.batches.append(topic, key, value, partition)
 
     # -- changelog offsets and restore ---------------------------------------------------------
     def _stored_offset(self, table: str, partition: int) -> int:
@@ -288,6 +343,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.rebalancing = True
         async with self.lock:  # a batch in progress finishes its checkpoint first
             gone = {tp.partition for tp in revoked}
+            if self.ready and not await self._try_checkpoint():
+                return
             for partition in gone:
                 for table in self.tables.values():
                     table.close_partition(partition)

@@ -1,0 +1,117 @@
+"""Records produced as whole per-partition batches, one delivery future per batch.
+
+aiokafka's ``send`` costs a future, a partitioner call and an accumulator lookup per record
+(measured: 18 % of the member path's CPU at 100 groups). The member loop knows every record's
+partition (keys are partitioned exactly as Kafka's default partitioner does,
+:func:`smartgroups.core.partitioning.partition_for`), so it fills one
+:class:`aiokafka.producer.message_accumulator.BatchBuilder` per topic partition and hands it
+over whole with ``send_batch``: one future per batch, the records encoded by aiokafka's C
+record builder.
+
+The contract:
+
+* :meth:`BatchProducer.append` adds a record to its partition's open batch (submitting the batch
+  first when it is full); nothing leaves before :meth:`BatchProducer.submit`, which hands every
+  open batch to the producer (the member loop calls it after each fetched batch, so outputs leave
+  within milliseconds of their input).
+* :meth:`BatchProducer.delivered` waits for every batch submitted so far and raises the first
+  delivery failure (the caller stops the worker: nothing past it may be committed).
+* :meth:`BatchProducer.last_offset` is the offset of the last record delivered to a partition
+  (what a changelog checkpoint stores); valid after :meth:`delivered`.
+* Per partition, records keep the order they were appended in (one batch in flight per
+  partition at a time, aiokafka's accumulator; the producer is idempotent).
+* A record without a key and without a partition goes to the topic's partitions in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from smartgroups.core.partitioning import partition_for
+from smartgroups.errors import RecordTooLarge
+from smartgroups.service.ports import Headers
+
+BATCH_BYTES = 512 * 1024
+"""The producer's ``max_batch_size`` for this use: the largest batch handed over at once
+(under the broker's default 1 MiB message limit)."""
+
+
+class BatchProducer:
+    """Per-partition batches over ``producer`` (see the module docstring)."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self._open: dict[tuple[str, int], tuple[Any, int]] = {}  # builder, last relative offset
+        self._tail: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
+        self._pending: list[asyncio.Future[Any]] = []
+        self._partitions: dict[str, int] = {}
+        self._turn = 0
+
+    async def partitions(self, topic: str) -> int:
+        """How many partitions ``topic`` has (the producer's metadata, asked once)."""
+        count = self._partitions.get(topic)
+        if count is None:
+            count = self._partitions[topic] = len(await self.producer.partitions_for(topic))
+        return count
+
+    async def append(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        """Add one record to its partition's open batch (the key's partition by default)."""
+        if partition is None:
+            count = self._partitions.get(topic) or await self.partitions(topic)
+            if key is None:
+                self._turn += 1
+                partition = self._turn % count
+            else:
+                partition = partition_for(key, count)
+        tp = (topic, partition)
+        opened = self._open.get(tp)
+        builder = opened[0] if opened is not None else self._builder()
+        meta = builder.append(timestamp=None, key=key, value=value, headers=headers or [])
+        if meta is None:  # full: hand it over and start another
+            if opened is not None:
+                await self._submit(tp, *opened)
+            builder = self._builder()
+            meta = builder.append(timestamp=None, key=key, value=value, headers=headers or [])
+            if meta is None:
+                raise RecordTooLarge(f"a record for {topic} does not fit in {BATCH_BYTES} bytes")
+        self._open[tp] = (builder, meta.offset)
+
+    async def submit(self) -> None:
+        """Hand every open batch to the producer."""
+        opened, self._open = self._open, {}
+        for tp, (builder, last) in opened.items():
+            await self._submit(tp, builder, last)
+
+    async def delivered(self) -> None:
+        """Wait for every batch submitted so far; raise the first delivery failure."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
+
+    def last_offset(self, topic: str, partition: int) -> int | None:
+        """The offset of the last record delivered to ``topic``/``partition`` (None: none sent
+        since the producer started), once :meth:`delivered` returned."""
+        tail = self._tail.get((topic, partition))
+        if tail is None:
+            return None
+        future, last = tail
+        return int(future.result().offset) + last
+
+    def _builder(self) -> Any:
+        return self.producer.create_batch()  # sized by the producer's max_batch_size
+
+    async def _submit(self, tp: tuple[str, int], builder: Any, last: int) -> None:
+        topic, partition = tp
+        future = await self.producer.send_batch(builder, topic, partition=partition)
+        self._tail[tp] = (future, last)
+        self._pending.append(future)

@@ -362,7 +362,8 @@ class Bench:
         proc.stop()
         row = self._record(f"smartgroups_{groups}", rep, drain, peak)
         row["events"] = drain.total - baseline
-        row["transitions"] = (stats.get("transitions") or 0) - (before.get("transitions") or 0)
+        for counter in ("transitions", "batches", "checkpoints"):
+            row[counter] = (stats.get(counter) or 0) - (before.get(counter) or 0)
         return row
 
     def _spy(self, proc: Proc, name: str) -> subprocess.Popen[bytes] | None:

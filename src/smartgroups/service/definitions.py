@@ -67,14 +67,16 @@ class SpaceState:
     encoded: dict[int, tuple[Any, orjson.Fragment]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    """Each group document's JSON, by the document's identity: the catalog keeps one document
-    object per group until the group changes, so a command re-encodes only what it changed."""
+    """The JSON of each group document and each ``recent`` entry, by the object's identity:
+    the catalog keeps one document per group until the group changes and a recent entry never
+    changes, so a command encodes only what it added or changed."""
 
     def dumps(self) -> bytes:
         catalog = self.catalog.to_json()
-        catalog["groups"] = [self._encoded(doc) for doc in catalog["groups"]]
-        if len(self.encoded) > 2 * len(catalog["groups"]) + 16:  # forget replaced documents
-            kept = {id(doc) for doc in self.catalog.to_json()["groups"]}
+        groups = catalog["groups"]
+        catalog["groups"] = [self._encoded(doc) for doc in groups]
+        if len(self.encoded) > 2 * (len(groups) + len(self.recent)) + 16:  # forget old ones
+            kept = {id(obj) for obj in (*groups, *self.recent)}
             self.encoded = {k: v for k, v in self.encoded.items() if k in kept}
         return orjson.dumps(
             {
@@ -82,7 +84,7 @@ class SpaceState:
                 "seq": self.seq,
                 "created": self.created,
                 "seen": self.seen,
-                "recent": self.recent,
+                "recent": [self._encoded(entry) for entry in self.recent],
             }
         )
 

@@ -37,6 +37,7 @@ from smartgroups.core.values import epoch_ms
 from smartgroups.service import record_codec
 from smartgroups.service.messages import TICK, TICK_KEY, reroute_value, scan_message, unwrap_reroute
 from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicNames
+from smartgroups.service.scans import JOB_PREFIX, ScanJob, scan_source
 from smartgroups.wire.decode import DeadLetter, decode_member_input
 
 Change = Callable[[MemberRecord, SpaceGroups, datetime], list[Transition]]
@@ -61,6 +62,10 @@ class MemberService:
     them when an input is re-delivered. A caller that persists a member record only after that
     record's outputs are acknowledged (the batch member loop's checkpoint) turns it off: a
     re-delivered input whose record was persisted then had its outputs delivered already.
+
+    ``inline_scans``: backfills run as :class:`~smartgroups.service.scans.ScanJob` s that the
+    caller steps (:meth:`step_scans`) between batches, instead of ``scan`` messages through the
+    fan-out topic.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class MemberService:
         scan_chunk: int,
         stats: Counter[str],
         keep_outbox: bool = True,
+        inline_scans: bool = False,
     ) -> None:
         self.members = members
         self.groups = groups
@@ -85,6 +91,8 @@ class MemberService:
         self.scan_chunk = scan_chunk
         self.stats = stats
         self.keep_outbox = keep_outbox
+        self.inline_scans = inline_scans
+        self.scans: dict[int, dict[bytes, ScanJob]] = {}  # partition -> jobs by key
         self.spaces: dict[tuple[int, str], SpaceGroups] = {}
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -113,8 +121,10 @@ class MemberService:
         await self._input(record, record.partition)
 
     def forget(self) -> None:
-        """Drop cached group copies (after a rebalance, tables may have been rebuilt)."""
+        """Drop cached group copies and scan jobs (after a rebalance, tables may have been
+        rebuilt; :meth:`load_scans` brings a partition's jobs back)."""
         self.spaces.clear()
+        self.scans.clear()
 
     # -- member inputs -------------------------------------------------------------------------
     async def _input(self, record: Record, partition: int) -> None:
@@ -164,6 +174,13 @@ class MemberService:
             return
         if effect == "group_created" and entry.group.kind == "static":
             return  # nobody can be in a static group before a command adds them
+        if self.inline_scans:
+            job = ScanJob(
+                space_id, entry.group.group_id, entry.seq, effect, doc["cause"], record.offset
+            )
+            self.scans.setdefault(partition, {})[job.key] = job
+            self.members.put(partition, job.key, job.dumps())
+            return
         await self._scan_chunk(record, doc, after=None)
 
     def _applied_by(self, partition: int, key: bytes, via: str) -> bool:
@@ -204,6 +221,67 @@ class MemberService:
         if len(chunk) == self.scan_chunk:
             follow = scan_message(space_id, group_id, seq, effect, chunk[-1][0], doc["cause"])
             await self.publish.send("fanout", prefix, follow, record.partition)
+
+    # -- scan jobs (inline_scans) ------------------------------------------------------------
+    def load_scans(self, partition: int) -> None:
+        """Take up the scan jobs stored on ``partition`` (after it was assigned)."""
+        jobs = {key: ScanJob.loads(raw) for key, raw in self._stored_jobs(partition)}
+        if jobs:
+            self.scans[partition] = jobs
+
+    def _stored_jobs(self, partition: int) -> list[tuple[bytes, bytes]]:
+        found: list[tuple[bytes, bytes]] = []
+        after: bytes | None = None
+        while chunk := self.members.scan(partition, JOB_PREFIX, after=after, limit=1000):
+            found += chunk
+            after = chunk[-1][0]
+        return found
+
+    def scanning(self) -> bool:
+        """Whether a scan job has members left to decide."""
+        return bool(self.scans)
+
+    async def step_scans(self, budget: int) -> int:
+        """Decide up to ``budget`` members for the scan jobs, oldest job of each partition
+        first; return how many were decided."""
+        done = 0
+        for partition in sorted(self.scans):
+            jobs = self.scans[partition]
+            while jobs and done < budget:
+                job = min(jobs.values(), key=lambda j: j.offset)
+                decided, finished = await self._scan_job(partition, job, budget - done)
+                done += decided
+                if finished:
+                    del jobs[job.key]
+                    self.members.delete(partition, job.key)
+                else:
+                    self.members.put(partition, job.key, job.dumps())
+            if not jobs:
+                del self.scans[partition]
+        return done
+
+    async def _scan_job(self, partition: int, job: ScanJob, limit: int) -> tuple[int, bool]:
+        """Decide up to ``limit`` members of ``job`` from its cursor; (decided, finished)."""
+        if self._space(partition, job.space).get(job.group_id) is None:
+            self.stats["scans.abandoned"] += 1
+            return 0, True  # the group is gone (its deletion scanned on its own)
+        prefix = space_prefix(job.space)
+        chunk = self.members.scan(partition, prefix, after=job.after, limit=limit)
+        source = scan_source(partition)
+        effect, group_id = job.effect, job.group_id
+
+        def change(rec: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
+            return membership.on_group(rec, space, effect, group_id, now)
+
+        for key, raw in chunk:
+            member_id = key[len(prefix) :].decode()
+            await self._apply(
+                partition, job.space, member_id, source, job.offset, change, job.cause, raw=raw
+            )
+        self.stats["scans.members"] += len(chunk)
+        if chunk:
+            job.after = chunk[-1][0]
+        return len(chunk), len(chunk) < limit
 
     # -- time ----------------------------------------------------------------------------------
     async def _tick(self, record: Record) -> None:

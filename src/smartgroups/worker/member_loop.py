@@ -138,6 +138,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             scan_chunk=settings.scan_chunk,
             stats=runtime.stats,
             keep_outbox=False,  # a record is persisted after its outputs are delivered
+            inline_scans=True,  # backfills are stepped here, between fetched batches
         )
 
     # -- lifecycle (mode) ----------------------------------------------------------------------
@@ -182,9 +183,10 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
     @Service.task
     async def _run(self) -> None:
         while not self.should_stop:
-            # With work uncommitted, ask only for what is already fetched: nothing means the
-            # loop caught up, and it checkpoints at once instead of after a fetch wait.
-            wait_ms = 0 if self.offsets else 200
+            # With work uncommitted or a backfill to step, ask only for what is already
+            # fetched: nothing means the loop caught up with its inputs.
+            busy = self.service.scanning()
+            wait_ms = 0 if busy or self.uncommitted else 200
             try:
                 batch = await self.consumer.getmany(timeout_ms=wait_ms, max_records=MAX_RECORDS)
             except asyncio.CancelledError:
@@ -197,7 +199,10 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             async with self.lock:
                 if batch and not await self._batch(batch):
                     return
-                if self._checkpoint_due(idle=not batch) and not await self._try_checkpoint():
+                if busy and not await self._step_scans():
+                    return
+                idle = not batch and not self.service.scanning()
+                if self._checkpoint_due(idle=idle) and not await self._try_checkpoint():
                     return
 
     # -- one batch -----------------------------------------------------------------------------
@@ -230,11 +235,23 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             return False
         return True
 
+    async def _step_scans(self) -> bool:
+        """Decide one slice of the backfills in progress (``SMARTGROUPS_SCAN_CHUNK`` members)
+        and hand their outputs to the producer; False when the worker must stop."""
+        try:
+            decided = await self.service.step_scans(self.rt.settings.scan_chunk)
+            await self.batches.submit()
+        except Exception as exc:
+            await self._halt("could not step a backfill", exc)
+            return False
+        self.uncommitted += decided
+        return True
+
     # -- checkpoint ----------------------------------------------------------------------------
     def _checkpoint_due(self, *, idle: bool) -> bool:
         """Whether to checkpoint now: something is uncommitted and the loop is idle, the
         interval has passed, or the batch's state reached its bound."""
-        if not self.offsets:
+        if not self.uncommitted:
             return False
         return (
             idle
@@ -364,6 +381,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                 return
             self.ready = set(partitions)
             self.service.forget()
+            for partition in sorted(partitions):
+                self.service.load_scans(partition)
             self.rebalancing = False
             log.info("members: ready on partitions %s", sorted(partitions))
 

@@ -38,7 +38,9 @@ class Names:
 
 
 class Bus:
-    def __init__(self, partitions: int = 4, scan_chunk: int = 50) -> None:
+    def __init__(
+        self, partitions: int = 4, scan_chunk: int = 50, *, inline_scans: bool = False
+    ) -> None:
         self.names = Names(partitions)
         self.clock = ManualClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
         self.publisher = MemoryPublisher()
@@ -53,7 +55,10 @@ class Bus:
             clock=self.clock,
             scan_chunk=scan_chunk,
             stats=self.stats,
+            keep_outbox=not inline_scans,
+            inline_scans=inline_scans,
         )
+        self.scan_chunk = scan_chunk
         self.definitions = DefinitionsService(
             catalogs=MemoryTable(), publisher=self.publisher, topics=self.names, stats=self.stats
         )
@@ -91,7 +96,12 @@ class Bus:
                 if self.read.get((topic, partition), 0) < len(log)
             ]
             if not pending:
-                return
+                if not self.members.scanning():
+                    return
+                # As the member loop does between fetched batches: one slice of the backfills.
+                await self.members.step_scans(self.scan_chunk)
+                self.route()
+                continue
             for topic, partition in pending:
                 log = self.logs[(topic, partition)]
                 while self.read.get((topic, partition), 0) < len(log):
@@ -105,6 +115,10 @@ class Bus:
             await self.definitions.handle(record)
         else:
             await self.members.handle(record)
+        self.route()
+
+    def route(self) -> None:
+        """Feed what the services sent to internal topics back in; keep the outputs."""
         for sent in self.publisher.take():
             if sent.role == "fanout":
                 self.append(self.names.fanout, sent.key, sent.value, sent.partition)

@@ -37,7 +37,13 @@ from smartgroups.core.values import epoch_ms
 from smartgroups.service import record_codec
 from smartgroups.service.messages import TICK, TICK_KEY, reroute_value, scan_message, unwrap_reroute
 from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicNames
-from smartgroups.service.scans import JOB_PREFIX, ScanJob, scan_source
+from smartgroups.service.scans import (
+    JOB_PREFIX,
+    TICK_COUNT_KEY,
+    ScanJob,
+    scan_source,
+    tick_source,
+)
 from smartgroups.wire.decode import DeadLetter, decode_member_input
 
 Change = Callable[[MemberRecord, SpaceGroups, datetime], list[Transition]]
@@ -284,6 +290,31 @@ class MemberService:
         return len(chunk), len(chunk) < limit
 
     # -- time ----------------------------------------------------------------------------------
+    async def step_due(self, partition: int, limit: int) -> tuple[int, bool]:
+        """Decide up to ``limit`` members of ``partition`` whose due instant has come (an
+        in-process tick, see :mod:`.scans`); return (decided, caught up)."""
+        raw = self.members.get(partition, TICK_COUNT_KEY)
+        count = int(raw) + 1 if raw is not None else 1
+        now_ms = epoch_ms(self.clock())
+        chunk = self.due.scan_until(partition, due_key(now_ms + 1, b""), limit)
+        if not chunk:
+            return 0, True
+        self.members.put(partition, TICK_COUNT_KEY, b"%d" % count)
+        source = tick_source(partition)
+        for key, _ in chunk:
+            space_id, _, member_id = key[_DUE_PREFIX_LEN:].decode().partition(":")
+            await self._apply(
+                partition,
+                space_id,
+                member_id,
+                source,
+                count,
+                membership.on_due,
+                TIME_CAUSE,
+                due_key_done=key,
+            )
+        return len(chunk), len(chunk) < limit
+
     async def _tick(self, record: Record) -> None:
         now_ms = epoch_ms(self.clock())
         bound = due_key(now_ms + 1, b"")

@@ -1,4 +1,4 @@
-"""Backfills run in process: a scan job per group change, kept beside the member records.
+"""Backfills and due-time checks run in process, their progress kept beside the member records.
 
 When a group is created, activated, deactivated or deleted, every member of its space on the
 partition must be decided again for it. On the batch member path that is a :class:`ScanJob`,
@@ -17,6 +17,12 @@ Every member a job decides is applied as input ``offset`` (the fan-out offset of
 change) of the source :func:`scan_source`: one source per partition, whose offsets only grow as
 jobs start in fan-out order, so a member already decided by a job (before a crash) is
 recognised and not decided twice.
+
+Due-time checks (contract section 5) work the same way on that path: every
+``SMARTGROUPS_TICK_INTERVAL`` the loop decides the members whose due instant has come, a slice
+at a time, instead of a ``tick`` message through the fan-out. Each slice is input number *n* of
+the source :func:`tick_source`, *n* counted per partition under :data:`TICK_COUNT_KEY` (after the
+member keys too).
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ JOB_PREFIX = b"\xffscan:"
 def job_key(space: str, group_id: str) -> bytes:
     """The members-table key of the scan job of ``group_id`` in ``space``."""
     return JOB_PREFIX + group_key(space, group_id)
+
+
+TICK_COUNT_KEY = b"\xfftick"
+"""Members-table key of the partition's count of due-time slices."""
+
+
+def tick_source(partition: int) -> str:
+    """The input source a partition's due-time slices apply members as."""
+    return f"tick#{partition}"
 
 
 def scan_source(partition: int) -> str:

@@ -125,6 +125,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.uncommitted = 0  # records processed since the last checkpoint
         self.interval = settings.commit_interval
         self.checkpointed_at = time.monotonic()
+        self.next_tick = 0.0  # the first loop turn checks the members due
+        self.ticking = False  # a due-time check has slices left
         self.consumer: AIOKafkaConsumer  # made when the loop starts (see on_start)
         self.producer: AIOKafkaProducer
         self.publisher = BatchPublisher(runtime)
@@ -186,7 +188,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             # With work uncommitted or a backfill to step, ask only for what is already
             # fetched: nothing means the loop caught up with its inputs.
             busy = self.service.scanning()
-            wait_ms = 0 if busy or self.uncommitted else 200
+            due = self.ticking or time.monotonic() >= self.next_tick
+            wait_ms = 0 if busy or due or self.uncommitted else 200
             try:
                 batch = await self.consumer.getmany(timeout_ms=wait_ms, max_records=MAX_RECORDS)
             except asyncio.CancelledError:
@@ -201,7 +204,9 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                     return
                 if busy and not await self._step_scans():
                     return
-                idle = not batch and not self.service.scanning()
+                if due and not await self._step_due():
+                    return
+                idle = not batch and not self.service.scanning() and not self.ticking
                 if self._checkpoint_due(idle=idle) and not await self._try_checkpoint():
                     return
 
@@ -245,6 +250,25 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             await self._halt("could not step a backfill", exc)
             return False
         self.uncommitted += decided
+        return True
+
+    async def _step_due(self) -> bool:
+        """Decide one slice of each ready partition's members whose due instant has come (an
+        in-process tick every ``SMARTGROUPS_TICK_INTERVAL``); False when the worker must
+        stop."""
+        try:
+            caught_up = True
+            for partition in sorted(self.ready):
+                decided, done = await self.service.step_due(partition, self.rt.settings.scan_chunk)
+                self.uncommitted += decided
+                caught_up = caught_up and done
+            await self.batches.submit()
+        except Exception as exc:
+            await self._halt("could not decide the members due", exc)
+            return False
+        self.ticking = not caught_up
+        if caught_up:
+            self.next_tick = time.monotonic() + self.rt.settings.tick_interval
         return True
 
     # -- checkpoint ----------------------------------------------------------------------------

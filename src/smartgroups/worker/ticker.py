@@ -1,4 +1,6 @@
-"""Ticks: each worker tells its own fan-out partitions that time has passed.
+"""Ticks on the agent member path: each worker tells its own fan-out partitions that time has
+passed. (The batch member path checks its members due in process, between fetched batches:
+:meth:`smartgroups.worker.member_loop.MemberLoop._step_due`.)
 
 faust timers cannot write tables (no current event), so the timer only *sends* a small ``tick``
 message to every fan-out partition this worker owns; the member path (loop or agent) handles it in
@@ -26,15 +28,11 @@ def register(runtime: Runtime) -> None:
     @runtime.app.timer(runtime.settings.tick_interval)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         try:
-            loop = runtime.member_loop
-            if loop is not None:  # the batch member path owns the fan-out partitions
-                owned = sorted(loop.ready)
-            else:
-                owned = sorted(
-                    tp.partition
-                    for tp in runtime.app.assignor.assigned_actives()
-                    if tp.topic == fanout
-                )
+            if runtime.member_loop is not None:
+                return  # the batch member path checks the members due itself
+            owned = sorted(
+                tp.partition for tp in runtime.app.assignor.assigned_actives() if tp.topic == fanout
+            )
             for partition in owned:
                 await sender.send("fanout", TICK_KEY, TICK, partition)
         except Exception:  # a timer that raises stops ticking for good

@@ -117,6 +117,19 @@ class Bus:
             await self.members.handle(record)
         self.route()
 
+    async def tick(self) -> None:
+        """Time passed: check the members due, as the member path in use does (the batch loop
+        in process, slice by slice; the agent path through a ``tick`` message per partition)."""
+        if self.members.inline_scans:
+            for partition in range(self.names.partitions):
+                while not (await self.members.step_due(partition, self.scan_chunk))[1]:
+                    self.route()
+                self.route()
+        else:
+            for partition in range(self.names.partitions):
+                self.append(self.names.fanout, b"tick", b'{"k":"tick"}', partition)
+        await self.run()
+
     def route(self) -> None:
         """Feed what the services sent to internal topics back in; keep the outputs."""
         for sent in self.publisher.take():

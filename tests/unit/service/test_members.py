@@ -179,12 +179,29 @@ async def test_time_alone_removes_a_member_at_a_tick(bus: Bus) -> None:
     [added] = bus.changes()
     assert added["type"] == "member.added"
     bus.clock.advance(timedelta(hours=25))
-    for partition in range(4):
-        bus.append("app-fanout", b"tick", b'{"k":"tick"}', partition)
-    await bus.run()
+    await bus.tick()
     [removed] = bus.changes()
     assert (removed["type"], removed["reason"]) == ("member.removed", "conditions_unmet")
     assert removed["cause"] == {"kind": "time"}
+    await bus.tick()  # nothing more is due
+    assert bus.changes() == []
+
+
+async def test_a_due_time_check_goes_in_slices_and_decides_each_member_once() -> None:
+    bus = Bus(partitions=1, scan_chunk=7, inline_scans=True)
+    bus.event("group-changes", smart("active", RECENT))
+    await bus.run()
+    now = bus.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for i in range(30):
+        bus.event("member-changes", upsert(f"m{i}", last_active_at=now, status="accepted"))
+    await bus.run()
+    assert len(bus.changes()) == 30
+    bus.clock.advance(timedelta(hours=25))
+    assert await bus.members.step_due(0, 7) == (7, False)  # a slice, more to come
+    await bus.tick()
+    removed = bus.changes()
+    assert sorted(e["member_id"] for e in removed) == sorted(f"m{i}" for i in range(30))
+    assert {(e["type"], e["version"]) for e in removed} == {("member.removed", 2)}
 
 
 async def test_bad_input_is_dead_lettered_and_the_stream_goes_on(bus: Bus) -> None:

@@ -37,6 +37,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum { N_ALL = 0, N_ANY = 1, N_NOT = 2, N_TRIGGER = 3 };
 enum { S_PROFILE = 0, S_PROPERTY = 1, S_ANSWER = 2, S_GROUPS = 3, S_COUNT = 4 };
@@ -876,7 +877,56 @@ configure(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Kafka's default partitioner: (murmur2(key) & 0x7fffffff) % partitions, murmur2 with seed
+ * 0x9747b28c as in the Java client (partitioning.py holds the Python reference). */
+static PyObject *
+partition(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "partition(key: bytes, partitions: int)");
+        return NULL;
+    }
+    long partitions = PyLong_AsLong(args[1]);
+    if (partitions == -1 && PyErr_Occurred())
+        return NULL;
+    if (partitions <= 0) {
+        PyErr_SetString(PyExc_ValueError, "partitions must be positive");
+        return NULL;
+    }
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t length = PyBytes_GET_SIZE(args[0]);
+    const uint32_t m = 0x5bd1e995u;
+    uint32_t h = 0x9747b28cu ^ (uint32_t)length;
+    Py_ssize_t end = length - (length & 3);
+    for (Py_ssize_t i = 0; i < end; i += 4) {
+        uint32_t k = (uint32_t)data[i] | ((uint32_t)data[i + 1] << 8) |
+                     ((uint32_t)data[i + 2] << 16) | ((uint32_t)data[i + 3] << 24);
+        k *= m;
+        k ^= k >> 24;
+        k *= m;
+        h *= m;
+        h ^= k;
+    }
+    switch (length & 3) {
+    case 3:
+        h ^= (uint32_t)data[end + 2] << 16;
+        /* fall through */
+    case 2:
+        h ^= (uint32_t)data[end + 1] << 8;
+        /* fall through */
+    case 1:
+        h ^= (uint32_t)data[end];
+        h *= m;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    return PyLong_FromLong((long)((h & 0x7fffffffu) % (uint32_t)partitions));
+}
+
 static PyMethodDef module_methods[] = {
+    {"partition", (PyCFunction)(void (*)(void))partition, METH_FASTCALL,
+     PyDoc_STR("partition(key, partitions): partitioning.partition_for")},
     {"cascade", (PyCFunction)(void (*)(void))cascade, METH_FASTCALL,
      PyDoc_STR("cascade(nodes, dependents, start, decide, current[, member, now, eligible, "
                "exempt, timed]): matching.cascade (python_cascade is its reference)")},

@@ -5,7 +5,10 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartgroups.core.partitioning import murmur2, partition_for
+import pytest
+
+from smartgroups.core.extension import NATIVE
+from smartgroups.core.partitioning import murmur2, partition_for, python_partition_for
 
 
 @given(st.binary(max_size=64))
@@ -14,11 +17,19 @@ def test_murmur2_matches_aiokafka(data: bytes) -> None:
     assert murmur2(data) & 0xFFFFFFFF == aiokafka_murmur2(data) & 0xFFFFFFFF
 
 
-@given(st.text(max_size=40), st.integers(min_value=1, max_value=64))
-def test_partition_matches_the_default_partitioner(key: str, partitions: int) -> None:
-    raw = key.encode()
+@given(st.binary(max_size=80), st.integers(min_value=1, max_value=1024))
+def test_partition_matches_the_default_partitioner(raw: bytes, partitions: int) -> None:
     expected = DefaultPartitioner()(raw, list(range(partitions)), list(range(partitions)))
-    assert partition_for(raw, partitions) == expected
+    assert partition_for(raw, partitions) == expected  # native when built
+    assert python_partition_for(raw, partitions) == expected
+
+
+@pytest.mark.skipif(NATIVE is None, reason="runs where the native extension is loaded")
+def test_the_native_partitioner_refuses_what_it_cannot_place() -> None:
+    with pytest.raises(ValueError):
+        partition_for(b"k", 0)
+    with pytest.raises(TypeError):
+        partition_for("k", 4)  # type: ignore[arg-type]
 
 
 def test_known_java_vectors() -> None:

@@ -1,11 +1,10 @@
 """Our partitioner must place every key exactly where Kafka clients do."""
 
+import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
-
-import pytest
 
 from smartgroups.core.extension import NATIVE
 from smartgroups.core.partitioning import murmur2, partition_for, python_partition_for

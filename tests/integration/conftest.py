@@ -24,7 +24,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def cluster(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Cluster]:
-    """One test's own world: unique topic prefix and app, its workers killed at the end."""
+    """One test's own world: unique topic prefix and app, its workers killed and its topics
+    deleted at the end."""
     world = Cluster(kafka_bootstrap, tmp_path, f"t{uuid.uuid4().hex[:10]}")
     yield world
     world.stop_all()
+    world.drop_topics()

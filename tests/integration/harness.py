@@ -166,6 +166,26 @@ class Cluster:
             if worker.proc is not None and worker.proc.poll() is None:
                 worker.stop(signal.SIGKILL)
 
+    def drop_topics(self) -> None:
+        """Delete every topic of this cluster's prefix (best effort): a whole suite's topics
+        would otherwise hold more partitions than the broker has file descriptors for."""
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        async def drop() -> None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await admin.start()
+            try:
+                names = [t for t in await admin.list_topics() if t.startswith(self.prefix)]
+                if names:
+                    await admin.delete_topics(names)
+            finally:
+                await admin.close()
+
+        try:
+            asyncio.run(asyncio.wait_for(drop(), 30))
+        except Exception as exc:  # a test's own failure must not hide behind its cleanup
+            print(f"could not delete the topics of {self.prefix}: {exc!r}", file=sys.stderr)
+
     # -- producing -----------------------------------------------------------------------------
     def produce(self, logical: str, events: Iterable[dict[str, Any]]) -> None:
         """Publish ``events`` to ``logical`` with contract keys (murmur2 partitioner)."""

@@ -34,7 +34,7 @@ from smartgroups.core.partitioning import partition_for
 from smartgroups.core.record import MemberRecord, OutboxEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import epoch_ms
-from smartgroups.service import record_codec
+from smartgroups.service import blacklists, record_codec, segments
 from smartgroups.service.messages import TICK, TICK_KEY, reroute_value, scan_message, unwrap_reroute
 from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicNames
 from smartgroups.wire.decode import DeadLetter, decode_member_input
@@ -96,6 +96,12 @@ class MemberService:
                 await self._command(record, doc)
             elif kind == "tick":
                 await self._tick(record)
+            elif kind == "blacklist":
+                await blacklists.on_blacklist(self, record, doc)
+            elif kind == "set":
+                await segments.on_set(self, record, doc)
+            elif kind == "set_scan":
+                await segments.on_set_scan(self, record, doc)
             return
         if record.key is not None:
             owner = partition_for(record.key, topics.partitions)
@@ -166,7 +172,7 @@ class MemberService:
     async def _scan(self, record: Record, doc: dict[str, Any]) -> None:
         space = self._space(record.partition, doc["space"])
         current = space.get(doc["group_id"])
-        if current is None or current.seq != int(doc["seq"]):
+        if current is None or current.decided_seq != int(doc["seq"]):
             self.stats["scans.abandoned"] += 1
             return  # a newer change of the group superseded this scan
         await self._scan_chunk(record, doc, after=doc["after"].encode())
@@ -250,6 +256,7 @@ class MemberService:
             membership_change(space_id, member_id, t, self._entry(space, t.group_id), cause, now_ms)
             for t in transitions
         ]
+        outputs += segments.outputs(rec, space, space_id, member_id, cause, now_ms)
         if outputs:
             rec.remember(OutboxEntry(source, offset, now_ms, outputs))
         self._reschedule(partition, key, old_due, rec.next_due_ms(), due_key_done)
@@ -283,6 +290,7 @@ class MemberService:
         self, space_id: str, member_id: str, rec: MemberRecord, outputs: list[dict[str, Any]]
     ) -> None:
         key = member_key(space_id, member_id)
+        outputs, segment_events = segments.split(outputs)
         for event in outputs:
             await self.publish.send("changes", key, orjson.dumps(event))
         for group_id in sorted({e["group_id"] for e in outputs}):
@@ -295,6 +303,7 @@ class MemberService:
                 else None
             )
             await self.publish.send("state", state_key(space_id, group_id, member_id), value)
+        await segments.send(self.publish, space_id, member_id, rec, segment_events)
 
     async def _resend(
         self,
@@ -318,6 +327,7 @@ class MemberService:
                 for _, value in chunk:
                     space.apply(GroupEntry.from_json(orjson.loads(value)["entry"]))
                 after = chunk[-1][0]
+            segments.load(self.groups, partition, space_id, space)
             self.spaces[(partition, space_id)] = space
         return space
 

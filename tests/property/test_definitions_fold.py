@@ -186,7 +186,7 @@ class Reference:
                 return not holds(cond["not"])
             if cond["field"] == "groups":
                 return any(is_in(g) for g in cond["value"])
-            return domain == cond["value"][0]
+            return bool(domain == cond["value"][0])
 
         def is_in(group_id: str) -> bool:
             if group_id not in decided:

@@ -15,15 +15,15 @@ Decisions where the contract is silent:
   ``segment.changed`` to ``null`` and a ``segment-state`` tombstone), so the compacted topic
   holds no stale segment; the version counters survive, so a set defined again with the same id
   continues them (ids never collide).
-* A group of the list that is deactivated is skipped at once, for every member, even before the
-  deactivation's scan has removed the member from it: the set follows the definition, not the
-  scan's progress.
+* A member's segments are resolved when its memberships change and when a set's resolution
+  reaches it. A deactivated group of the list is skipped by every resolution, even one that
+  happens before the deactivation's backfill has removed the member from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -57,6 +57,12 @@ class SetEntry:
     segment_set: SegmentSet
     seq: int
     deleted: bool = False
+    positions: dict[str, int] = field(init=False, repr=False, compare=False)
+    """Each listed group's place in the list (derived)."""
+
+    def __post_init__(self) -> None:
+        positions = {g: i for i, g in enumerate(self.segment_set.groups)}
+        object.__setattr__(self, "positions", positions)
 
     def to_json(self) -> dict[str, Any]:
         return {"set": self.segment_set.to_json(), "seq": self.seq, "deleted": self.deleted}
@@ -85,13 +91,27 @@ class SegmentChange:
     version: int
 
 
-def resolve(segment_set: SegmentSet, live: Mapping[str, Any], member: Any) -> str | None:
-    """The member's segment in ``segment_set``: the first listed group that is live (``live``
-    maps a group id to its entry, which has ``live``) and that ``member`` is in, else None."""
-    for group_id in segment_set.groups:
-        entry = live.get(group_id)
-        if entry is not None and entry.live and member.is_member(group_id):
-            return group_id
+def resolve(entry: SetEntry, live: Mapping[str, Any], member_groups: Sequence[str]) -> str | None:
+    """The member's segment in the set of ``entry``: the first listed group that is live
+    (``live`` maps a group id to its entry, which has ``live``) and among ``member_groups`` (the
+    groups the member is in), else None. Walks whichever of the two lists is shorter."""
+    groups = entry.segment_set.groups
+    if len(member_groups) < len(groups):
+        positions = entry.positions
+        best, best_at = None, len(groups)
+        for group_id in member_groups:
+            at = positions.get(group_id)
+            if at is not None and at < best_at:
+                group = live.get(group_id)
+                if group is not None and group.live:
+                    best, best_at = group_id, at
+        return best
+    member = set(member_groups)
+    for group_id in groups:
+        if group_id in member:
+            group = live.get(group_id)
+            if group is not None and group.live:
+                return group_id
     return None
 
 
@@ -102,9 +122,10 @@ def resolve_member(
     ``segments`` and return the changes, in set id order (deterministic outputs)."""
     changes: list[SegmentChange] = []
     segments: dict[str, Segment] = member.segments
+    member_groups = [g for g, pair in member.pairs.items() if pair.member]
     for set_id in sorted(sets):
         entry = sets[set_id]
-        target = None if entry.deleted else resolve(entry.segment_set, groups, member)
+        target = None if entry.deleted else resolve(entry, groups, member_groups)
         current = segments.get(set_id)
         previous = current.segment if current is not None else None
         if target == previous:

@@ -256,7 +256,9 @@ class MemberService:
             membership_change(space_id, member_id, t, self._entry(space, t.group_id), cause, now_ms)
             for t in transitions
         ]
-        outputs += segments.outputs(rec, space, space_id, member_id, cause, now_ms)
+        outputs += segments.outputs(
+            rec, space, space_id, member_id, cause, now_ms, transitions, change
+        )
         if outputs:
             rec.remember(OutboxEntry(source, offset, now_ms, outputs))
         self._reschedule(partition, key, old_due, rec.next_due_ms(), due_key_done)

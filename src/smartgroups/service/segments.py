@@ -68,18 +68,24 @@ def outputs(
     member_id: str,
     cause: Cause,
     now_ms: int,
+    transitions: list[Transition],
+    change: object,
 ) -> list[dict[str, Any]]:
-    """Re-resolve the member's segments; the ``segment.changed`` events of those that changed."""
+    """Re-resolve the member's segments; the ``segment.changed`` events of those that changed.
+
+    A segment only changes with a membership (``transitions``) or a set (a set scan, whose
+    ``change`` is :func:`_unchanged`): otherwise nothing is resolved.
+    """
     sets = space.sets
-    if not sets:
+    if not sets or (not transitions and change is not _unchanged):
         return []
     entries = space.entries
     events = []
-    for change in resolve_member(rec, sets, entries, now_ms):
-        group = entries.get(change.segment) if change.segment is not None else None
+    for moved in resolve_member(rec, sets, entries, now_ms):
+        group = entries.get(moved.segment) if moved.segment is not None else None
         slug = group.group.slug if group is not None else None
         events.append(
-            segment_change(space_id, member_id, change, sets[change.set_id], slug, cause, now_ms)
+            segment_change(space_id, member_id, moved, sets[moved.set_id], slug, cause, now_ms)
         )
     return events
 

@@ -192,7 +192,7 @@ def test_a_segment_set_resolves_redistributes_and_is_deleted(shared: Cluster) ->
 
 
 def test_a_restart_in_the_middle_of_an_edit_and_a_set_resolution(cluster: Cluster) -> None:
-    env = {"SMARTGROUPS_SCAN_CHUNK": "5"}
+    env = {"SMARTGROUPS_SCAN_CHUNK": "2"}
     cluster.worker(0, extra_env=env).start()
     sc = Scenario(cluster, "rd")
     members = [f"m{i}" for i in range(150)]
@@ -203,12 +203,13 @@ def test_a_restart_in_the_middle_of_an_edit_and_a_set_resolution(cluster: Cluste
     a_side = {m for i, m in enumerate(members) if i % 3}
     sc.wait_members("g", a_side, timeout=120)
     sc.define("segment_set.defined", set_id="s", name="S", groups=["g", "h"], fallback="x")
-    sc.define("group.updated", group_id="g", conditions={"all": [domain("b.com")]})
-    sc.define("group.updated", group_id="g", conditions={"any": [domain("a.com"), domain("b.com")]})
+    first = sc.define("group.updated", group_id="g", conditions={"all": [domain("b.com")]})
+    both = {"any": [domain("a.com"), domain("b.com")]}
+    sc.define("group.updated", group_id="g", conditions=both)
     cluster.wait_for(
-        "segment-changes",
-        lambda es: len([e for e in es if e["space"] == "rd"]) >= 20,
-        what="the set's resolution under way",
+        "membership-changes",
+        lambda es: any(e["cause"].get("event_id") == first for e in es),
+        what="the first edit's re-decision under way",
     )
     cluster.workers[0].stop(signal.SIGKILL)
     cluster.worker(0, extra_env=env).start()

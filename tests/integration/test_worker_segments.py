@@ -120,6 +120,17 @@ def test_blacklist_at_creation_and_an_edit(shared: Cluster) -> None:
     b_side = {m for m, d in domains.items() if d == "b.com"} - {"m15"}
     sc.wait_members("team", b_side)
     sc.wait_members("mirror", b_side)
+    # guards follow the current tree: what only the old tree named is free again
+    tiers = ["gold", "silver"]
+    sc.define(
+        "property.defined", property_id="tier", name="T", value_type="single_select", options=tiers
+    )
+    gold = {"field": "property.tier", "op": "eq", "value": "gold"}
+    smart(sc, "tiered", {"all": [gold]}, editable=True)
+    sc.define("group.updated", group_id="tiered", conditions={"all": [{**gold, "value": "silver"}]})
+    freed = sc.define("property.option_removed", property_id="tier", option="gold")
+    used = sc.define("property.option_removed", property_id="tier", option="silver")
+    assert (sc.outcome(freed), sc.outcome(used)) == ("accepted", "option_in_use")
     assert sc.outcome(created) == "accepted" and sc.outcome(edit) == "accepted"
     assert (sc.outcome(loop), sc.outcome(immutable), sc.outcome(fixed)) == (
         "cycle",
@@ -163,7 +174,16 @@ def test_a_segment_set_resolves_redistributes_and_is_deleted(shared: Cluster) ->
     )
     assert sc.outcome(defined) == "accepted"
     in_use = sc.define("group.deleted", group_id="custom")
-    assert sc.outcome(in_use) == "group_in_use"
+    again = {"name": "S", "groups": ["custom"], "fallback": "none"}
+    twice = sc.define("segment_set.defined", set_id="scenario", **again)
+    unknown = sc.define("segment_set.updated", set_id="scenario", groups=["custom", "nope"])
+    missing = sc.define("segment_set.deleted", set_id="nope")
+    assert [sc.outcome(c) for c in (in_use, twice, unknown, missing)] == [
+        "group_in_use",
+        "segment_set_exists",
+        "unknown_reference",
+        "segment_set_not_found",
+    ]
     # Poool: deactivating the custom group redistributes its members into the native category
     sc.define("group.deactivated", group_id="custom")
     want = dict.fromkeys(want, "native")

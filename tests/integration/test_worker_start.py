@@ -193,7 +193,7 @@ def test_a_topic_that_does_not_fit_stops_the_worker_before_anything_is_created(
     leader = f"{cluster.prefix}sg-__assignor-__leader"
     assert created.pop(leader) == 1
     assert set(created.values()) == {wrong}
-    assert len(created) == 14  # 10 contract and internal topics, 4 changelogs
+    assert len(created) == 16  # 12 contract and internal topics, 4 changelogs
     sc = Scenario(cluster, "fixed")
     define_and_fill(sc)
     assert_all_processed(cluster, sc)

@@ -24,7 +24,13 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 EXAMPLES = SCHEMAS / "examples"
 
 INPUT_TOPICS = ["member-changes", "property-changes", "form-answers", "group-changes"]
-OUTPUT_TOPICS = ["membership-changes", "membership-state", "group-change-results"]
+OUTPUT_TOPICS = [
+    "membership-changes",
+    "membership-state",
+    "group-change-results",
+    "segment-changes",
+    "segment-state",
+]
 SCHEMA_FILES = {topic: f"{topic}.v1.schema.json" for topic in INPUT_TOPICS + OUTPUT_TOPICS}
 SCHEMA_FILES["dead-letters"] = "dead-letters.headers.v1.schema.json"
 

@@ -1,11 +1,13 @@
 """``smartgroups tail``: print an output topic's records as JSON lines, as they arrive.
 
 ``--topic`` picks the output topic (prefix added): ``membership-changes`` (the default),
-``membership-state``, ``group-change-results`` or ``dead-letters``. One JSON object per line:
+``membership-state``, ``group-change-results``, ``dead-letters``, ``segment-changes`` or
+``segment-state``. One JSON object per line:
 
-* ``membership-changes``, ``group-change-results``: the record's value, the event itself.
-* ``membership-state``: ``{"key": "{space}:{group_id}:{member_id}", "value": {...}}``; a
-  tombstone (the member left) is ``"value": null``.
+* ``membership-changes``, ``group-change-results``, ``segment-changes``: the record's value, the
+  event itself.
+* ``membership-state``, ``segment-state``: ``{"key": ..., "value": {...}}``; a tombstone (the
+  member left the group, or returned to the set's fallback) is ``"value": null``.
 * ``dead-letters``: ``{"key": ..., "headers": {"error.code": ..., "error.message": ...,
   "source.topic": ..., "source.partition": ..., "source.offset": ...}, "value": ...}``. Key and
   value are the original input's bytes shown as text; bytes that are not UTF-8 are shown instead
@@ -19,7 +21,9 @@ is never dropped and never stops the tail.
 It reads without joining a consumer group (it never disturbs anyone's offsets), from the end, or
 from the earliest retained record with ``--from-beginning``. ``--group G`` prints only group
 ``G``'s records (by ``group_id``; for ``membership-state`` by the key's group part, so a
-tombstone is kept); it does not apply to ``dead-letters``, whose values are raw inputs.
+tombstone is kept; for ``segment-changes``, the changes into or out of segment ``G``); it does
+not apply to ``dead-letters``, whose values are raw inputs, nor to ``segment-state``, whose
+tombstones name no group.
 ``--max N`` stops after N printed records.
 
 ``--timeout S`` ends the command S seconds after its last printed line (or its start), whatever
@@ -72,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
     if args.group is not None and args.topic == "dead-letters":
         raise UsageError(
             "--group does not apply to dead-letters (their values are raw inputs; drop --group)"
+        )
+    if args.group is not None and args.topic == "segment-state":
+        raise UsageError(
+            "--group does not apply to segment-state (its tombstones name no group; use "
+            "--topic segment-changes --group G)"
         )
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
@@ -155,7 +164,7 @@ def format_record(
     it out (see the module docstring for each topic's form)."""
     if topic == "dead-letters":
         return _dump({**_bytes("key", key), "headers": _headers(headers), **_bytes("value", value)})
-    if topic == "membership-state":
+    if topic in ("membership-state", "segment-state"):
         state = _object(value)
         if value is not None and state is None:
             return _dump({**_bytes("key", key), **_bytes("value", value)})
@@ -165,8 +174,14 @@ def format_record(
     event = _object(value)
     if event is None:
         return _dump({**_bytes("key", key), **_bytes("value", value)})
-    if group is not None and event.get("group_id") != group:
-        return None
+    if group is not None:
+        named = (
+            (event.get("segment"), event.get("previous"))
+            if topic == "segment-changes"
+            else (event.get("group_id"),)
+        )
+        if group not in named:
+            return None
     return _dump(event)
 
 

@@ -18,10 +18,18 @@ Decisions where the contract is silent:
 * **Deleting** a group frees its id and slug; a group with the same id can be created again.
   It also frees everything the group's triggers named: a property used only by a deleted group
   is deletable again.
-* **Conditions** are parsed once, at ``group.created``, against the current definitions
+* **Conditions** are parsed at ``group.created``, and at each ``group.updated`` with
+  ``conditions`` of a group created with ``editable: true``, against the current definitions
   (properties and questions with their types and options; groups = the existing groups other
-  than the one being created, so a group can never name itself or a later group, and the
-  ``groups`` references always form a DAG).
+  than the group itself). A new tree that names a group which depends on the edited one (at any
+  depth) is rejected with ``cycle``, so the ``groups`` references always form a DAG. An edit
+  re-indexes the group: the guards follow the *current* tree (what only the old tree named is
+  free again). ``conditions`` on a group that is not editable is ``triggers_immutable``, even
+  when it equals the current tree; on an editable group an identical tree is a no-op.
+  ``conditions: null`` on an editable group is ``invalid``.
+* **Segment sets** (contract section 9) are kept here with their guards: every listed group
+  must exist (``unknown_reference``), a group a set names cannot be deleted (``group_in_use``),
+  ``segment_set_exists`` / ``segment_set_not_found``. A set may name inactive groups.
 * **Slugs**: an explicit slug (normalised by the command parser) must be free, else
   ``slug_taken``. Without one, a slug is **derived** from the name (else the group id, else
   ``group``); if that is taken, ``-2``, ``-3`` … ``-100`` is appended (first free), then the
@@ -71,9 +79,13 @@ from smartgroups.core.commands import (
     QuestionOptionRemoved,
     QuestionUpdated,
     Resource,
+    SegmentSetDefined,
+    SegmentSetDeleted,
+    SegmentSetUpdated,
 )
 from smartgroups.core.conditions import Condition, References, parse_conditions, references
 from smartgroups.core.fields import PROFILE_FIELDS, FieldSchema, FieldSpec, StaticFieldSchema
+from smartgroups.core.segments import SegmentSet
 from smartgroups.core.slug import normalize_slug, with_suffix
 from smartgroups.core.values import ValueType, fold
 from smartgroups.errors import RuleError
@@ -82,6 +94,7 @@ EFFECTS = frozenset(
     {
         "group_created",
         "group_updated",
+        "group_edited",
         "group_activated",
         "group_deactivated",
         "group_deleted",
@@ -90,6 +103,9 @@ EFFECTS = frozenset(
         "blacklisted",
         "unblacklisted",
         "definition",
+        "segment_set_defined",
+        "segment_set_updated",
+        "segment_set_deleted",
     }
 )
 """Every ``Outcome.effect`` of an accepted command that changed something."""
@@ -124,6 +140,7 @@ class Group:
     references: References | None = None
     active: bool = True
     schema: StaticFieldSchema | None = None
+    editable: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict that :meth:`from_json` turns back into an equal group."""
@@ -140,6 +157,8 @@ class Group:
         if self.kind == "smart":
             doc["conditions"] = self.conditions_raw
             doc["schema"] = _schema_to_json(self.schema or StaticFieldSchema())
+            if self.editable:
+                doc["editable"] = True
         return doc
 
     @classmethod
@@ -159,6 +178,7 @@ class Group:
             icon=doc.get("icon"),
             resources=tuple(Resource(r["type"], r["id"]) for r in doc.get("resources", ())),
             active=bool(doc.get("active", True)),
+            editable=bool(doc.get("editable", False)),
         )
         if kind != "smart":
             return group
@@ -238,10 +258,15 @@ class Outcome:
     message: str | None = None
     group: Group | None = None
     effect: str | None = None
+    segment_set: SegmentSet | None = None
 
 
 def _accept(effect: str | None, group: Group | None = None) -> Outcome:
     return Outcome(True, group=group, effect=effect)
+
+
+def _accept_set(effect: str | None, segment_set: SegmentSet) -> Outcome:
+    return Outcome(True, effect=effect, segment_set=segment_set)
 
 
 def _reject(code: str, message: str) -> Outcome:
@@ -303,6 +328,8 @@ class SpaceCatalog:
         "_property_users",
         "_question_users",
         "_questions",
+        "_set_users",
+        "_sets",
         "_slugs",
     )
 
@@ -316,6 +343,8 @@ class SpaceCatalog:
         self._question_users = _Users()
         self._option_users = _Users()
         self._group_users = _Users()
+        self._sets: dict[str, SegmentSet] = {}
+        self._set_users = _Users()  # group id -> ids of the segment sets naming it
 
     # -- read access ---------------------------------------------------------------------------
     @property
@@ -330,6 +359,11 @@ class SpaceCatalog:
     @property
     def questions(self) -> Mapping[str, Definition]:
         return MappingProxyType(self._questions)
+
+    @property
+    def segment_sets(self) -> Mapping[str, SegmentSet]:
+        """The segment sets by id (read-only view)."""
+        return MappingProxyType(self._sets)
 
     def group_by_slug(self, slug: str) -> Group | None:
         group_id = self._slugs.get(slug)
@@ -380,6 +414,12 @@ class SpaceCatalog:
                 return self._undefine(cmd)
             case PropertyOptionRemoved() | QuestionOptionRemoved():
                 return self._remove_option(cmd)
+            case SegmentSetDefined():
+                return self._define_set(cmd)
+            case SegmentSetUpdated():
+                return self._update_set(cmd)
+            case SegmentSetDeleted():
+                return self._delete_set(cmd)
         raise TypeError(f"not a command: {cmd!r}")  # pragma: no cover - exhaustive above
 
     # -- groups --------------------------------------------------------------------------------
@@ -397,6 +437,7 @@ class SpaceCatalog:
             description=cmd.description,
             icon=cmd.icon,
             resources=cmd.resources,
+            editable=cmd.editable and cmd.kind == "smart",
         )
         if cmd.kind == "smart":
             try:
@@ -435,10 +476,69 @@ class SpaceCatalog:
             icon=current.icon if cmd.icon is ABSENT else cmd.icon,
             resources=current.resources if cmd.resources is ABSENT else cmd.resources,
         )
+        if cmd.conditions_raw is not ABSENT and not current.editable:
+            return _reject(
+                "triggers_immutable",
+                f"the conditions of group '{cmd.group_id}' can never change "
+                '(it was not created with "editable": true)',
+            )
+        if cmd.conditions_raw is not ABSENT and cmd.conditions_raw != current.conditions_raw:
+            edited = self._edit(group, cmd.conditions_raw)
+            if isinstance(edited, Outcome):
+                return edited
+            self._uninstall(current)
+            self._install(edited)
+            return _accept("group_edited", edited)
         if group == current:
             return _accept(None, current)
         self._replace(current, group)
         return _accept("group_updated", group)
+
+    def _edit(self, group: Group, raw: object) -> Group | Outcome:
+        """``group`` with the new conditions ``raw``, parsed and guarded as at creation, or the
+        rejection (``cycle`` when a named group depends on ``group``, at any depth)."""
+        if raw is None:
+            return _reject("invalid", "'conditions' is required for a smart group")
+        try:
+            conditions = parse_conditions(raw, _ParseSchema(self, group.group_id))
+        except RuleError as error:
+            return _reject(error.code, error.message)
+        refs = references(conditions)
+        loop = self._path_to(group.group_id, refs.groups)
+        if loop is not None:
+            path = " -> ".join(f"'{g}'" for g in (group.group_id, *loop))
+            return _reject(
+                "cycle", f"the new conditions would make groups depend on each other: {path}"
+            )
+        return replace(
+            group,
+            conditions=conditions,
+            conditions_raw=raw,
+            references=refs,
+            schema=self._snapshot(refs),
+        )
+
+    def _path_to(self, target: str, start: Iterable[str]) -> list[str] | None:
+        """A chain of ``groups`` references from one of ``start`` to ``target``, if any."""
+        parents: dict[str, str | None] = {}
+        stack: list[tuple[str, str | None]] = [(g, None) for g in sorted(start)]
+        while stack:
+            group_id, parent = stack.pop()
+            if group_id in parents:
+                continue
+            parents[group_id] = parent
+            if group_id == target:
+                path: list[str] = []
+                node: str | None = group_id
+                while node is not None:
+                    path.append(node)
+                    node = parents[node]
+                return path[::-1]
+            group = self._groups.get(group_id)
+            refs = group.references if group is not None else None
+            if refs is not None:
+                stack.extend((named, group_id) for named in sorted(refs.groups))
+        return None
 
     def _set_active(self, group_id: str, active: bool) -> Outcome:
         current = self._groups.get(group_id)
@@ -458,6 +558,12 @@ class SpaceCatalog:
         if users:
             return _reject(
                 "group_in_use", f"group '{group_id}' is named by the triggers of {_ids(users)}"
+            )
+        sets = self._set_users.get(group_id)
+        if sets:
+            return _reject(
+                "group_in_use",
+                f"group '{group_id}' is named by {_ids(sets, kind='segment set')}",
             )
         self._uninstall(current)
         return _accept("group_deleted", current)
@@ -528,6 +634,53 @@ class SpaceCatalog:
         self._slugs[group.slug] = group.group_id
         self._groups[group.group_id] = group
         self._docs[group.group_id] = group.to_json()
+
+    # -- segment sets (contract section 9) -----------------------------------------------------
+    def _set_groups_exist(self, groups: Iterable[str]) -> Outcome | None:
+        for group_id in groups:
+            if group_id not in self._groups:
+                message = f"segment set names group '{group_id}', which does not exist"
+                return _reject("unknown_reference", message)
+        return None
+
+    def _define_set(self, cmd: SegmentSetDefined) -> Outcome:
+        if cmd.set_id in self._sets:
+            return _reject("segment_set_exists", f"segment set '{cmd.set_id}' already exists")
+        missing = self._set_groups_exist(cmd.groups)
+        if missing is not None:
+            return missing
+        segment_set = SegmentSet(cmd.set_id, cmd.name, cmd.groups, cmd.fallback)
+        self._sets[cmd.set_id] = segment_set
+        self._set_users.add(cmd.groups, cmd.set_id)
+        return _accept_set("segment_set_defined", segment_set)
+
+    def _update_set(self, cmd: SegmentSetUpdated) -> Outcome:
+        current = self._sets.get(cmd.set_id)
+        if current is None:
+            return _not_found_set(cmd.set_id)
+        groups = current.groups if cmd.groups is ABSENT else cmd.groups
+        missing = self._set_groups_exist(groups)
+        if missing is not None:
+            return missing
+        segment_set = SegmentSet(
+            cmd.set_id,
+            current.name if cmd.name is ABSENT else cmd.name,
+            groups,
+            current.fallback if cmd.fallback is ABSENT else cmd.fallback,
+        )
+        if segment_set == current:
+            return _accept_set(None, current)
+        self._set_users.discard(current.groups, cmd.set_id)
+        self._set_users.add(groups, cmd.set_id)
+        self._sets[cmd.set_id] = segment_set
+        return _accept_set("segment_set_updated", segment_set)
+
+    def _delete_set(self, cmd: SegmentSetDeleted) -> Outcome:
+        current = self._sets.pop(cmd.set_id, None)
+        if current is None:
+            return _not_found_set(cmd.set_id)
+        self._set_users.discard(current.groups, cmd.set_id)
+        return _accept_set("segment_set_deleted", current)
 
     # -- properties and questions --------------------------------------------------------------
     def _table(self, cmd: Command) -> tuple[str, str, dict[str, Definition], _Users]:
@@ -631,6 +784,7 @@ class SpaceCatalog:
             "groups": list(self._docs.values()),
             "properties": [d.to_json() for d in self._properties.values()],
             "questions": [d.to_json() for d in self._questions.values()],
+            "sets": [s.to_json() for s in self._sets.values()],
         }
 
     @classmethod
@@ -645,6 +799,10 @@ class SpaceCatalog:
             catalog._questions[definition.ident] = definition
         for raw in doc.get("groups", ()):
             catalog._install(Group.from_json(raw))
+        for raw in doc.get("sets", ()):
+            segment_set = SegmentSet.from_json(raw)
+            catalog._sets[segment_set.set_id] = segment_set
+            catalog._set_users.add(segment_set.groups, segment_set.set_id)
         return catalog
 
 
@@ -656,8 +814,12 @@ def _not_found(group_id: str) -> Outcome:
     return _reject("group_not_found", f"group '{group_id}' does not exist")
 
 
-def _ids(group_ids: Iterable[str], limit: int = 5) -> str:
+def _not_found_set(set_id: str) -> Outcome:
+    return _reject("segment_set_not_found", f"segment set '{set_id}' does not exist")
+
+
+def _ids(group_ids: Iterable[str], limit: int = 5, kind: str = "group") -> str:
     ordered = sorted(group_ids)
     shown = ", ".join(f"'{g}'" for g in ordered[:limit])
     more = len(ordered) - limit
-    return f"group {shown}" + (f" and {more} more" if more > 0 else "")
+    return f"{kind} {shown}" + (f" and {more} more" if more > 0 else "")

@@ -18,8 +18,16 @@ Decisions where the contract is silent:
 * **group.updated** distinguishes *absent* from *null* with the :data:`ABSENT` sentinel: an
   absent field keeps its value. ``null`` clears ``description`` and ``icon``, empties
   ``resources``, and for ``slug`` means "derive it again from the (new) name". ``name: null``
-  is ``invalid`` (a group always has a name). A ``conditions`` or ``kind`` field, whatever its
-  value (null included), is rejected with ``triggers_immutable`` before anything else is checked.
+  is ``invalid`` (a group always has a name). A ``kind`` field, whatever its value (null
+  included), is rejected with ``triggers_immutable`` before anything else is checked. A
+  ``conditions`` field is kept raw (null included): only the catalog knows whether the group is
+  editable (else ``triggers_immutable``) and parses the tree.
+* **blacklist** (``group.created``, smart only): member ids, at most 10,000, each kept once;
+  ``null`` is none. **editable**: a boolean (``null``: false); ``true`` on a static group is
+  ``invalid``.
+* **Segment sets**: ``groups`` is a list of 1 to 100 distinct group ids (a repeated id is
+  ``invalid``, not silently dropped: the order is the rule); ``fallback`` is a non-blank text of
+  at most 1,000 characters (a label, not an id), required at ``segment_set.defined``.
 * **conditions**: kept raw (``conditions_raw``) and parsed by the catalog against the space's
   schema. Required (not null) on a smart group; on a static group a non-null ``conditions`` is
   ``invalid`` (``null`` is read as absent).
@@ -48,6 +56,12 @@ MAX_TEXT = 1_000
 
 MAX_ITEMS = 1_000
 """Longest ``resources`` or ``options`` list accepted."""
+
+MAX_BLACKLIST = 10_000
+"""Longest ``blacklist`` of a ``group.created`` accepted (contract section 3)."""
+
+MAX_SET_GROUPS = 100
+"""Most groups a segment set may list (contract section 9)."""
 
 RESOURCE_TYPES = frozenset({"live", "course", "channel", "forum", "collection"})
 SELECT_TYPES = frozenset({"single_select", "multi_select"})
@@ -94,11 +108,17 @@ class GroupCreated:
     icon: str | None = None
     conditions_raw: object | None = None
     resources: tuple[Resource, ...] = ()
+    blacklist: tuple[str, ...] = ()
+    editable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class GroupUpdated:
-    """``group.updated``: :data:`ABSENT` keeps a field; see the module docstring for null."""
+    """``group.updated``: :data:`ABSENT` keeps a field; see the module docstring for null.
+
+    ``conditions_raw`` is the new tree of an editable group (:data:`ABSENT`: unchanged); the
+    catalog parses it and rejects it with ``triggers_immutable`` on any other group.
+    """
 
     group_id: str
     name: str | Absent = ABSENT
@@ -106,6 +126,7 @@ class GroupUpdated:
     description: str | Absent | None = ABSENT
     icon: str | Absent | None = ABSENT
     resources: tuple[Resource, ...] | Absent = ABSENT
+    conditions_raw: object | Absent = ABSENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +233,32 @@ class QuestionOptionRemoved:
     option: str
 
 
+# -- segment sets (contract section 9) ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSetDefined:
+    set_id: str
+    name: str
+    groups: tuple[str, ...]
+    fallback: str
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSetUpdated:
+    set_id: str
+    name: str | Absent = ABSENT
+    groups: tuple[str, ...] | Absent = ABSENT
+    fallback: str | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSetDeleted:
+    set_id: str
+
+
+SetCommand: TypeAlias = SegmentSetDefined | SegmentSetUpdated | SegmentSetDeleted
+
 GroupCommand: TypeAlias = (
     GroupCreated
     | GroupUpdated
@@ -233,7 +280,7 @@ DefinitionCommand: TypeAlias = (
     | QuestionDeleted
     | QuestionOptionRemoved
 )
-Command: TypeAlias = GroupCommand | DefinitionCommand
+Command: TypeAlias = GroupCommand | DefinitionCommand | SetCommand
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -335,6 +382,14 @@ def _group_created(obj: Mapping[str, object]) -> GroupCreated:
         raise _invalid("'conditions' is required for a smart group")
     if kind == "static" and conditions is not None:
         raise _invalid("'conditions' is not allowed on a static group")
+    blacklist = obj.get("blacklist")
+    if kind == "static" and blacklist is not None:
+        raise _invalid("'blacklist' is not allowed on a static group")
+    editable = obj.get("editable")
+    if editable is not None and not isinstance(editable, bool):
+        raise _invalid("'editable' must be true or false")
+    if kind == "static" and editable:
+        raise _invalid("'editable' is only allowed on a smart group")
     slug = obj.get("slug")
     return GroupCreated(
         group_id=group_id,
@@ -345,13 +400,25 @@ def _group_created(obj: Mapping[str, object]) -> GroupCreated:
         icon=_optional_text(obj, "icon"),
         conditions_raw=conditions,
         resources=_resources(obj.get("resources")),
+        blacklist=_blacklist(blacklist),
+        editable=bool(editable),
     )
 
 
+def _blacklist(value: object) -> tuple[str, ...]:
+    """Member ids, at most :data:`MAX_BLACKLIST`, each kept once in first-seen order."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _invalid("'blacklist' must be a list of member ids")
+    if len(value) > MAX_BLACKLIST:
+        raise _invalid(f"'blacklist' has more than {MAX_BLACKLIST} items")
+    return tuple(dict.fromkeys(_check_id(m, f"'blacklist[{i}]'") for i, m in enumerate(value)))
+
+
 def _group_updated(obj: Mapping[str, object]) -> GroupUpdated:
-    for immutable in ("conditions", "kind"):
-        if immutable in obj:
-            raise RuleError("triggers_immutable", f"'{immutable}' of a group can never change")
+    if "kind" in obj:
+        raise RuleError("triggers_immutable", "'kind' of a group can never change")
     group_id = _id(obj, "group_id")
     name: str | Absent = ABSENT
     if "name" in obj:
@@ -364,7 +431,8 @@ def _group_updated(obj: Mapping[str, object]) -> GroupUpdated:
     description = _optional_text(obj, "description") if "description" in obj else ABSENT
     icon = _optional_text(obj, "icon") if "icon" in obj else ABSENT
     resources = _resources(obj["resources"]) if "resources" in obj else ABSENT
-    return GroupUpdated(group_id, name, slug, description, icon, resources)
+    conditions = obj.get("conditions", ABSENT)
+    return GroupUpdated(group_id, name, slug, description, icon, resources, conditions)
 
 
 def _member_command(
@@ -445,6 +513,50 @@ def _option_removed(source: str) -> Callable[[Mapping[str, object]], Command]:
     return parse
 
 
+def _set_groups(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _invalid("'groups' must be a list of group ids")
+    if not 1 <= len(value) <= MAX_SET_GROUPS:
+        raise _invalid(f"'groups' must hold 1 to {MAX_SET_GROUPS} group ids")
+    groups = tuple(_check_id(g, f"'groups[{i}]'") for i, g in enumerate(value))
+    if len(set(groups)) != len(groups):
+        raise _invalid("'groups' must not name a group twice")
+    return groups
+
+
+def _fallback(value: object) -> str:
+    text = _text(value, "fallback")
+    if not text.strip():
+        raise _invalid("'fallback' must not be blank")
+    return text
+
+
+def _set_defined(obj: Mapping[str, object]) -> Command:
+    set_id = _id(obj, "set_id")
+    name = _required_name(obj)
+    if obj.get("groups") is None:
+        raise _invalid("'groups' is required")
+    if obj.get("fallback") is None:
+        raise _invalid("'fallback' is required")
+    return SegmentSetDefined(set_id, name, _set_groups(obj["groups"]), _fallback(obj["fallback"]))
+
+
+def _set_updated(obj: Mapping[str, object]) -> Command:
+    set_id = _id(obj, "set_id")
+    name: str | Absent = ABSENT
+    if "name" in obj:
+        if obj["name"] is None:
+            raise _invalid("'name' cannot be cleared")
+        name = _name(obj["name"])
+    groups: tuple[str, ...] | Absent = ABSENT
+    if obj.get("groups") is not None:
+        groups = _set_groups(obj["groups"])
+    fallback: str | Absent = ABSENT
+    if obj.get("fallback") is not None:
+        fallback = _fallback(obj["fallback"])
+    return SegmentSetUpdated(set_id, name, groups, fallback)
+
+
 _PARSERS: Mapping[str, Callable[[Mapping[str, object]], Command]] = {
     "group.created": _group_created,
     "group.updated": _group_updated,
@@ -455,6 +567,9 @@ _PARSERS: Mapping[str, Callable[[Mapping[str, object]], Command]] = {
     "group.member_removed": _member_command(GroupMemberRemoved),
     "group.blacklisted": _member_command(GroupBlacklisted),
     "group.unblacklisted": _member_command(GroupUnblacklisted),
+    "segment_set.defined": _set_defined,
+    "segment_set.updated": _set_updated,
+    "segment_set.deleted": lambda obj: SegmentSetDeleted(_id(obj, "set_id")),
     **{
         f"{source}.{verb}": make(source)
         for source in ("property", "question")
@@ -475,8 +590,8 @@ def parse_command(obj: Mapping[str, object]) -> Command:
     """The command ``obj`` (one decoded ``group-changes`` event) stands for.
 
     Raises ``RuleError("invalid", …)`` for an unknown ``type`` or a missing or malformed field
-    (the message names it), and ``RuleError("triggers_immutable", …)`` for a ``conditions`` or
-    ``kind`` field on ``group.updated``.
+    (the message names it), and ``RuleError("triggers_immutable", …)`` for a ``kind`` field on
+    ``group.updated``.
     """
     kind = obj.get("type")
     parser = _PARSERS.get(kind) if isinstance(kind, str) else None

@@ -60,3 +60,27 @@ def change_id(space: str, group_id: str, member_id: str, version: int) -> str:
     Deterministic, so a re-delivered or replayed transition carries the same id (contract §4).
     """
     return f"{space}:{group_id}:{member_id}:{version}"
+
+
+def set_key(space: str, set_id: str) -> bytes:
+    """Key of a segment set's record in the worker's group table: ``{space}#{set_id}``.
+
+    ``#`` is in no id, so it never meets a group's ``{space}:{group_id}`` key, and a scan of
+    :func:`space_prefix` (the space's groups) never returns a set.
+    """
+    return f"{space}#{set_id}".encode()
+
+
+def set_prefix(space: str) -> bytes:
+    """The prefix of every :func:`set_key` of ``space``: ``{space}#``."""
+    return f"{space}#".encode()
+
+
+def segment_state_key(space: str, set_id: str, member_id: str) -> bytes:
+    """Key of ``segment-state`` records: ``{space}:{set_id}:{member_id}``, UTF-8 (contract §9)."""
+    return f"{space}:{set_id}:{member_id}".encode()
+
+
+def segment_change_id(space: str, set_id: str, member_id: str, version: int) -> str:
+    """``id`` of a ``segment-changes`` event: ``{space}:{set_id}:{member_id}:{version}``."""
+    return f"{space}:{set_id}:{member_id}:{version}"

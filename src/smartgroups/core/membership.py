@@ -228,6 +228,7 @@ GROUP_EFFECTS: Mapping[str, tuple[str, str]] = {
     "group_activated": ("group_activated", "conditions_unmet"),
     "group_deactivated": ("group_activated", "group_deactivated"),
     "group_deleted": ("group_created", "group_deleted"),
+    "group_edited": ("conditions_met", "conditions_unmet"),
 }
 """Group lifecycle effects that re-decide every member of the space (a scan)."""
 

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from smartgroups.core.ids import change_id
+from smartgroups.core.ids import change_id, segment_change_id
 from smartgroups.core.membership import Transition
+from smartgroups.core.segments import SegmentChange, SetEntry
 from smartgroups.core.space import GroupEntry
 
 Cause = Mapping[str, Any]
@@ -117,3 +118,47 @@ def command_result(
         if message:
             result["message"] = message
     return result
+
+
+def segment_change(
+    space: str,
+    member_id: str,
+    change: SegmentChange,
+    entry: SetEntry,
+    slug: str | None,
+    cause: Cause,
+    at_ms: int,
+) -> dict[str, Any]:
+    """A ``segment.changed`` event (contract section 9); ``id`` is ``space:set:member:version``.
+
+    ``slug`` is the new segment group's slug (None for the fallback). ``fallback`` (an addition
+    to the contract's fields) is the set's fallback label, so a consumer routes without lookup.
+    """
+    return {
+        "id": segment_change_id(space, change.set_id, member_id, change.version),
+        "type": "segment.changed",
+        "space": space,
+        "set_id": change.set_id,
+        "member_id": member_id,
+        "version": change.version,
+        "segment": change.segment,
+        "previous": change.previous,
+        "slug": slug,
+        "fallback": entry.segment_set.fallback,
+        "at": iso_ms(at_ms),
+        "cause": dict(cause),
+    }
+
+
+def segment_state(
+    space: str, set_id: str, member_id: str, segment: str, version: int, since_ms: int
+) -> dict[str, Any]:
+    """The compacted ``segment-state`` value while the member's segment is not the fallback."""
+    return {
+        "space": space,
+        "set_id": set_id,
+        "member_id": member_id,
+        "segment": segment,
+        "version": version,
+        "since": iso_ms(since_ms),
+    }

@@ -19,10 +19,14 @@ It also holds the bookkeeping that makes at-least-once delivery exact:
   :data:`OUTBOX_ENTRIES`), so a re-delivered input re-sends identical outputs (same ids) in case
   they never reached the broker before a crash.
 
+``segments`` holds the member's segment in each segment set it ever left the fallback of
+(:mod:`smartgroups.core.segments`), with the set's change counter.
+
 Erasure (``member.deleted``) forgets everything personal; only numbers survive: the per-group
-transition counters, so the ids of a later member with the same id never collide with the erased
-member's ones, and ``command_seq``, the highest definition command applied to the member, so a
-late duplicate of an old command cannot bring an erased membership back.
+(and per-segment-set) transition counters, so the ids of a later member with the same id never
+collide with the erased member's ones, and ``command_seq``, the highest definition command
+applied to the member, so a late duplicate of an old command cannot bring an erased membership
+back.
 
 A record converts to and from plain JSON-ready documents (:meth:`MemberRecord.state_doc`,
 :meth:`MemberRecord.outbox_doc`, :meth:`MemberRecord.from_docs`); the bytes are the store
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartgroups.core.fields import is_eligible
+from smartgroups.core.segments import Segment
 
 OutboxDecoder = Callable[[bytes], Any]
 """Decodes stored outbox bytes into the list :meth:`MemberRecord.outbox_doc` returned."""
@@ -92,6 +97,7 @@ class MemberRecord:
         "profile",
         "properties",
         "seen",
+        "segments",
         "static",
     )
 
@@ -108,6 +114,7 @@ class MemberRecord:
         self._decode_outbox: OutboxDecoder | None = None
         self.dues: dict[str, int] = {}
         self.command_seq = 0
+        self.segments: dict[str, Segment] = {}  # set id -> segment (contract section 9)
 
     # -- derived views -------------------------------------------------------------------------
     @property
@@ -221,6 +228,12 @@ class MemberRecord:
             "n": self.seen,
             "d": self.dues,
             "c": self.command_seq,
+            # only when the member ever left a set's fallback: records stay byte for byte
+            **(
+                {"g": {k: [g.segment, g.version, g.since_ms] for k, g in self.segments.items()}}
+                if self.segments
+                else {}
+            ),
         }
 
     def outbox_doc(self) -> list[list[Any]] | None:
@@ -255,4 +268,7 @@ class MemberRecord:
         record.seen = {k: int(v) for k, v in doc["n"].items()}
         record.dues = {k: int(v) for k, v in doc["d"].items()}
         record.command_seq = int(doc["c"])
+        segments = doc.get("g")
+        if segments:
+            record.segments = {k: Segment(g[0], int(g[1]), int(g[2])) for k, g in segments.items()}
         return record

@@ -21,6 +21,7 @@ from smartgroups.core.catalog import Group
 from smartgroups.core.conditions import Predicate, compile_condition
 from smartgroups.core.conditions.model import time_fields
 from smartgroups.core.matching import GroupIndex
+from smartgroups.core.segments import SetEntry
 
 _NONE: frozenset[str] = frozenset()
 
@@ -39,11 +40,16 @@ class GroupEntry:
     seq: int
     created_seq: int
     deleted: bool = False
+    decided_seq: int = -1
+    """The ``seq`` of the group's last change that re-decides every member (created, edited,
+    (de)activated, deleted): a backfill scan of another ``seq`` is stale. -1: ``seq``."""
     live: bool = field(init=False, repr=False, compare=False)
     predicate: Predicate | None = field(init=False, repr=False, compare=False)
     time_fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.decided_seq < 0:
+            object.__setattr__(self, "decided_seq", self.seq)
         group = self.group
         conditions = group.conditions if group.kind == "smart" else None
         object.__setattr__(self, "live", not self.deleted and group.active)
@@ -54,7 +60,10 @@ class GroupEntry:
 
     def __reduce__(self) -> tuple[type, tuple[object, ...]]:
         """Pickles and copies without the derived fields (a native predicate does not pickle)."""
-        return (type(self), (self.group, self.seq, self.created_seq, self.deleted))
+        return (
+            type(self),
+            (self.group, self.seq, self.created_seq, self.deleted, self.decided_seq),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +71,7 @@ class GroupEntry:
             "seq": self.seq,
             "created_seq": self.created_seq,
             "deleted": self.deleted,
+            "decided_seq": self.decided_seq,
         }
 
     @classmethod
@@ -71,17 +81,28 @@ class GroupEntry:
             seq=int(doc["seq"]),
             created_seq=int(doc["created_seq"]),
             deleted=bool(doc["deleted"]),
+            decided_seq=int(doc.get("decided_seq", -1)),
         )
 
 
 class SpaceGroups:
     """The member side's groups of one space, with the matching index over the existing ones."""
 
-    __slots__ = ("entries", "index")
+    __slots__ = ("entries", "index", "sets")
 
     def __init__(self) -> None:
         self.entries: dict[str, GroupEntry] = {}
         self.index = GroupIndex()
+        self.sets: dict[str, SetEntry] = {}  # segment sets by id, deleted ones included
+
+    def apply_set(self, entry: SetEntry) -> bool:
+        """Install a segment set's change unless one with the same or a later ``seq`` is in."""
+        set_id = entry.segment_set.set_id
+        current = self.sets.get(set_id)
+        if current is not None and current.seq >= entry.seq:
+            return False
+        self.sets[set_id] = entry
+        return True
 
     def apply(self, entry: GroupEntry) -> bool:
         """Install ``entry`` unless a change with the same or a later ``seq`` is already in.
@@ -96,7 +117,15 @@ class SpaceGroups:
             self.index.remove(group_id)
         self.entries[group_id] = entry
         if not entry.deleted:
-            self.index.add(entry.group)
+            try:
+                self.index.add(entry.group)
+            except ValueError:
+                # ranks only rise as groups are edited; should they outgrow the index, rank
+                # afresh (the catalog keeps the references acyclic, so this always succeeds)
+                self.index = GroupIndex()
+                for live in self.entries.values():
+                    if not live.deleted:
+                        self.index.add(live.group)
         return True
 
     def get(self, group_id: str) -> GroupEntry | None:

@@ -26,15 +26,17 @@ import orjson
 
 from smartgroups.core import membership
 from smartgroups.core.catalog import SpaceCatalog
-from smartgroups.core.commands import parse_command
+from smartgroups.core.commands import GroupCreated, parse_command
 from smartgroups.core.ids import is_id, member_key
 from smartgroups.core.outputs import command_result, event_cause
 from smartgroups.core.partitioning import partition_for
 from smartgroups.errors import RuleError
 from smartgroups.service.messages import (
+    blacklist_message,
     command_message,
     group_message,
     reroute_value,
+    set_message,
     unwrap_reroute,
 )
 from smartgroups.service.ports import Publisher, Record, Table, TopicNames
@@ -47,6 +49,9 @@ GROUP_EFFECTS = frozenset({*membership.GROUP_EFFECTS, "group_updated"})
 """Effects that change a group: every partition's copy gets it (only lifecycle ones scan)."""
 MEMBER_EFFECTS = frozenset(membership.MEMBER_COMMANDS)
 """Effects of a static-membership or blacklist command: the member's partition gets it."""
+SET_EFFECTS = frozenset({"segment_set_defined", "segment_set_updated", "segment_set_deleted"})
+"""Effects of a segment set command: every partition's copy gets it."""
+FANNED_OUT = GROUP_EFFECTS | MEMBER_EFFECTS | SET_EFFECTS
 
 Output = list[Any]
 """An output kept for re-sending: ``[topic role, partition or -1 for every partition, key,
@@ -64,6 +69,8 @@ class SpaceState:
     created: dict[str, int] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
     recent: list[list[Any]] = field(default_factory=list)
+    decided: dict[str, int] = field(default_factory=dict)
+    """Per group, the ``seq`` of its last change that re-decides every member (a scan)."""
     encoded: dict[int, tuple[Any, orjson.Fragment]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -85,6 +92,7 @@ class SpaceState:
                 "created": self.created,
                 "seen": self.seen,
                 "recent": [self._encoded(entry) for entry in self.recent],
+                "decided": self.decided,
             }
         )
 
@@ -105,6 +113,7 @@ class SpaceState:
             created=doc["created"],
             seen=doc["seen"],
             recent=doc["recent"],
+            decided=doc.get("decided", {}),
         )
 
 
@@ -167,7 +176,8 @@ class DefinitionsService:
         group_id = decoded.event.get("group_id")
         group_id = group_id if isinstance(group_id, str) and is_id(group_id) else None
         try:
-            outcome = state.catalog.apply(parse_command(decoded.event))
+            command = parse_command(decoded.event)
+            outcome = state.catalog.apply(command)
         except RuleError as rejection:
             self.stats["commands.rejected"] += 1
             result = command_result(
@@ -190,24 +200,42 @@ class DefinitionsService:
         self.stats["commands.accepted" if outcome.accepted else "commands.rejected"] += 1
         outputs: list[Output] = [["results", None, space, result]]
         effect = outcome.effect if outcome.accepted else None
-        if effect is None or (effect not in GROUP_EFFECTS and effect not in MEMBER_EFFECTS):
+        if effect is None or effect not in FANNED_OUT:
             return outputs
         state.seq += 1
         cause = dict(
             event_cause("definition", command_id, "group-changes", record.partition, record.offset)
         )
-        if effect in GROUP_EFFECTS:
+        if effect in SET_EFFECTS:
+            assert outcome.segment_set is not None
+            set_entry = {
+                "set": outcome.segment_set.to_json(),
+                "seq": state.seq,
+                "deleted": effect == "segment_set_deleted",
+            }
+            outputs.append(
+                ["fanout", EVERY_PARTITION, space, set_message(space, effect, set_entry, cause)]
+            )
+        elif effect in GROUP_EFFECTS:
             assert outcome.group is not None
+            group_id = outcome.group.group_id
             if effect == "group_created":
-                state.created[outcome.group.group_id] = state.seq
+                state.created[group_id] = state.seq
+                if isinstance(command, GroupCreated) and command.blacklist:
+                    blacklist = self._blacklist(space, group_id, command.blacklist, state, cause)
+                    outputs.extend(blacklist)
+            if effect in membership.GROUP_EFFECTS:
+                state.decided[group_id] = state.seq
             entry = {
                 "group": outcome.group.to_json(),
                 "seq": state.seq,
-                "created_seq": state.created.get(outcome.group.group_id, 0),
+                "created_seq": state.created.get(group_id, 0),
                 "deleted": effect == "group_deleted",
+                "decided_seq": state.decided.get(group_id, state.seq),
             }
             if effect == "group_deleted":
-                state.created.pop(outcome.group.group_id, None)
+                state.created.pop(group_id, None)
+                state.decided.pop(group_id, None)
             message = group_message(space, effect, entry, cause)
             outputs.append(["fanout", EVERY_PARTITION, space, message])
         else:
@@ -217,6 +245,20 @@ class DefinitionsService:
             owner = partition_for(key, self.topics.partitions)
             outputs.append(["fanout", owner, key.decode(), message])
         return outputs
+
+    def _blacklist(
+        self, space: str, group_id: str, member_ids: tuple[str, ...], state: SpaceState, cause: Any
+    ) -> list[Output]:
+        """The blacklist of a created group: one message per owning partition, with the
+        group's ``created_seq``, sent before the group's own message (so before its backfill)."""
+        by_partition: dict[int, list[str]] = {}
+        for member_id in member_ids:
+            owner = partition_for(member_key(space, member_id), self.topics.partitions)
+            by_partition.setdefault(owner, []).append(member_id)
+        return [
+            ["fanout", p, space, blacklist_message(space, group_id, state.seq, ids, cause)]
+            for p, ids in sorted(by_partition.items())
+        ]
 
     async def _emit(self, outputs: list[Output]) -> None:
         for role, partition, key, value in outputs:

@@ -34,7 +34,7 @@ from smartgroups.core.partitioning import partition_for
 from smartgroups.core.record import MemberRecord, OutboxEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import epoch_ms
-from smartgroups.service import record_codec
+from smartgroups.service import blacklists, record_codec, segments
 from smartgroups.service.messages import TICK, TICK_KEY, reroute_value, scan_message, unwrap_reroute
 from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicNames
 from smartgroups.service.scans import (
@@ -117,6 +117,12 @@ class MemberService:
                 await self._command(record, doc)
             elif kind == "tick":
                 await self._tick(record)
+            elif kind == "blacklist":
+                await blacklists.on_blacklist(self, record, doc)
+            elif kind == "set":
+                await segments.on_set(self, record, doc)
+            elif kind == "set_scan":
+                await segments.on_set_scan(self, record, doc)
             return
         if record.key is not None:
             owner = partition_for(record.key, topics.partitions)
@@ -196,7 +202,7 @@ class MemberService:
     async def _scan(self, record: Record, doc: dict[str, Any]) -> None:
         space = self._space(record.partition, doc["space"])
         current = space.get(doc["group_id"])
-        if current is None or current.seq != int(doc["seq"]):
+        if current is None or current.decided_seq != int(doc["seq"]):
             self.stats["scans.abandoned"] += 1
             return  # a newer change of the group superseded this scan
         await self._scan_chunk(record, doc, after=doc["after"].encode())
@@ -366,6 +372,9 @@ class MemberService:
             membership_change(space_id, member_id, t, self._entry(space, t.group_id), cause, now_ms)
             for t in transitions
         ]
+        outputs += segments.outputs(
+            rec, space, space_id, member_id, cause, now_ms, transitions, change
+        )
         if not self.keep_outbox:
             rec.outbox = []
         elif outputs:
@@ -401,6 +410,7 @@ class MemberService:
         self, space_id: str, member_id: str, rec: MemberRecord, outputs: list[dict[str, Any]]
     ) -> None:
         key = member_key(space_id, member_id)
+        outputs, segment_events = segments.split(outputs)
         for event in outputs:
             await self.publish.send("changes", key, orjson.dumps(event))
         for group_id in sorted({e["group_id"] for e in outputs}):
@@ -413,6 +423,7 @@ class MemberService:
                 else None
             )
             await self.publish.send("state", state_key(space_id, group_id, member_id), value)
+        await segments.send(self.publish, space_id, member_id, rec, segment_events)
 
     async def _resend(
         self,
@@ -436,6 +447,7 @@ class MemberService:
                 for _, value in chunk:
                     space.apply(GroupEntry.from_json(orjson.loads(value)["entry"]))
                 after = chunk[-1][0]
+            segments.load(self.groups, partition, space_id, space)
             self.spaces[(partition, space_id)] = space
         return space
 

@@ -9,6 +9,13 @@ object whose ``k`` says what it is:
   group_id, seq, effect, cause}``, sent to the member's partition;
 * ``scan`` — the next step of a backfill: ``{space, group_id, seq, effect, after, cause}``, sent
   by a partition to itself so that live inputs interleave with a long scan;
+* ``blacklist`` — the ``blacklist`` of a ``group.created``: ``{space, group_id, seq,
+  member_ids, cause}``, one per partition that owns a listed member, sent before the group's
+  ``group`` message on that partition so the backfill sees the blacklist;
+* ``set`` — a segment set changed: ``{space, effect, entry, cause}`` (``entry`` as
+  :meth:`~smartgroups.core.segments.SetEntry.to_json`), sent to **every** partition;
+* ``set_scan`` — the next step of a segment set's resolution over the space's members:
+  ``{space, set_id, seq, after, cause}``;
 * ``tick`` — time passed (:data:`TICK`), sent by each worker's timer to the partitions it owns;
 * ``reroute`` — an input found on a partition other than its key's, wrapped with its original
   coordinates (:func:`reroute_value` / :func:`unwrap_reroute`).
@@ -60,6 +67,39 @@ def scan_message(
             "group_id": group_id,
             "seq": seq,
             "effect": effect,
+            "after": after.decode(),
+            "cause": cause,
+        }
+    )
+
+
+def blacklist_message(
+    space: str, group_id: str, seq: int, member_ids: list[str], cause: Any
+) -> dict[str, Any]:
+    """A created group's blacklist, for the partition that owns ``member_ids``."""
+    return {
+        "k": "blacklist",
+        "space": space,
+        "group_id": group_id,
+        "seq": seq,
+        "member_ids": member_ids,
+        "cause": cause,
+    }
+
+
+def set_message(space: str, effect: str, entry: dict[str, Any], cause: Any) -> dict[str, Any]:
+    """A segment set change for every partition's copy."""
+    return {"k": "set", "space": space, "effect": effect, "entry": entry, "cause": cause}
+
+
+def set_scan_message(space: str, set_id: str, seq: int, after: bytes, cause: Any) -> bytes:
+    """The next step of resolving segment set ``set_id`` (at change ``seq``) after ``after``."""
+    return orjson.dumps(
+        {
+            "k": "set_scan",
+            "space": space,
+            "set_id": set_id,
+            "seq": seq,
             "after": after.decode(),
             "cause": cause,
         }

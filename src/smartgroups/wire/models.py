@@ -27,6 +27,8 @@ from smartgroups.wire.outputs import (
     RemovedReason,
     Resource,
     ResourceType,
+    SegmentChange,
+    SegmentStateRecord,
 )
 from smartgroups.wire.types import STATUSES, Status, ValueData
 
@@ -56,6 +58,8 @@ __all__ = [
     "RemovedReason",
     "Resource",
     "ResourceType",
+    "SegmentChange",
+    "SegmentStateRecord",
     "Status",
     "ValueData",
 ]

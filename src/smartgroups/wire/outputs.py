@@ -13,7 +13,7 @@ from typing import Literal, Self, TypeAlias, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smartgroups.core.ids import change_id
+from smartgroups.core.ids import change_id, segment_change_id
 from smartgroups.wire.timestamps import Instant
 from smartgroups.wire.types import EventId, Id
 
@@ -49,6 +49,9 @@ RejectionCode: TypeAlias = Literal[
     "property_not_found",
     "question_exists",
     "question_not_found",
+    "cycle",
+    "segment_set_exists",
+    "segment_set_not_found",
 ]
 """The ``code`` of a ``command.rejected`` result (contract §3, table of rejections)."""
 
@@ -181,5 +184,46 @@ class CommandResult(_Output):
         return self
 
 
-Output: TypeAlias = MembershipChange | MembershipStateRecord | CommandResult
+class SegmentChange(_Output):
+    """``segment.changed`` on ``segment-changes`` (contract section 9), key
+    ``{space}:{member_id}``. ``segment`` / ``previous`` are group ids, ``null`` (present, not
+    omitted) for the fallback; so is ``slug``. ``fallback`` is the set's fallback label."""
+
+    id: str
+    type: Literal["segment.changed"]
+    space: Id
+    set_id: Id
+    member_id: Id
+    version: int = Field(ge=1)
+    segment: Id | None
+    previous: Id | None
+    slug: str | None
+    fallback: str
+    at: Instant
+    cause: Cause
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.segment == self.previous:
+            raise ValueError("a segment change changes the segment")
+        if self.id != segment_change_id(self.space, self.set_id, self.member_id, self.version):
+            raise ValueError("id must be {space}:{set_id}:{member_id}:{version}")
+        return self
+
+
+class SegmentStateRecord(_Output):
+    """Value on ``segment-state`` (key ``{space}:{set_id}:{member_id}``) while the member's
+    segment is a group; a tombstone when it returns to the fallback."""
+
+    space: Id
+    set_id: Id
+    member_id: Id
+    segment: Id
+    version: int = Field(ge=1)
+    since: Instant
+
+
+Output: TypeAlias = (
+    MembershipChange | MembershipStateRecord | CommandResult | SegmentChange | SegmentStateRecord
+)
 """Any JSON value the processor writes."""

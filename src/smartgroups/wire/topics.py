@@ -17,6 +17,8 @@ MEMBERSHIP_CHANGES: Final = "membership-changes"
 MEMBERSHIP_STATE: Final = "membership-state"
 GROUP_CHANGE_RESULTS: Final = "group-change-results"
 DEAD_LETTERS: Final = "dead-letters"
+SEGMENT_CHANGES: Final = "segment-changes"
+SEGMENT_STATE: Final = "segment-state"
 
 MEMBER_INPUTS: Final = (MEMBER_CHANGES, PROPERTY_CHANGES, FORM_ANSWERS)
 """Input topics keyed ``{space}:{member_id}``."""
@@ -24,5 +26,12 @@ MEMBER_INPUTS: Final = (MEMBER_CHANGES, PROPERTY_CHANGES, FORM_ANSWERS)
 INPUTS: Final = (*MEMBER_INPUTS, GROUP_CHANGES)
 """Every input topic."""
 
-OUTPUTS: Final = (MEMBERSHIP_CHANGES, MEMBERSHIP_STATE, GROUP_CHANGE_RESULTS, DEAD_LETTERS)
+OUTPUTS: Final = (
+    MEMBERSHIP_CHANGES,
+    MEMBERSHIP_STATE,
+    GROUP_CHANGE_RESULTS,
+    DEAD_LETTERS,
+    SEGMENT_CHANGES,
+    SEGMENT_STATE,
+)
 """Every output topic the worker writes today."""

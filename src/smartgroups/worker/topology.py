@@ -49,6 +49,8 @@ from smartgroups.wire.topics import (
     MEMBER_INPUTS,
     MEMBERSHIP_CHANGES,
     MEMBERSHIP_STATE,
+    SEGMENT_CHANGES,
+    SEGMENT_STATE,
 )
 
 MEMBER_TOPICS = MEMBER_INPUTS
@@ -89,6 +91,8 @@ class Topology:
     membership_state: str
     results: str
     dead_letters: str
+    segment_changes: str
+    segment_state: str
     fanout: str
     commands: str
     partitions: int
@@ -104,6 +108,8 @@ class Topology:
             membership_state=settings.topic(MEMBERSHIP_STATE),
             results=settings.topic(GROUP_CHANGE_RESULTS),
             dead_letters=settings.topic(DEAD_LETTERS),
+            segment_changes=settings.topic(SEGMENT_CHANGES),
+            segment_state=settings.topic(SEGMENT_STATE),
             fanout=f"{app_id}-fanout",
             commands=f"{app_id}-commands",
             partitions=settings.partitions,
@@ -133,6 +139,8 @@ class Topology:
             "state": self.membership_state,
             "results": self.results,
             "dead_letters": self.dead_letters,
+            "segments": self.segment_changes,
+            "segment_state": self.segment_state,
         }
 
     @property
@@ -160,6 +168,8 @@ class Topology:
             TopicSpec(self.membership_state, n, compacted=True),
             TopicSpec(self.results, n),
             TopicSpec(self.dead_letters, n),
+            TopicSpec(self.segment_changes, n),
+            TopicSpec(self.segment_state, n, compacted=True),
             TopicSpec(self.fanout, n),
             TopicSpec(self.commands, n),
             *(TopicSpec(self.changelog(t), n, compacted=True) for t in TABLES),

@@ -77,6 +77,11 @@ def test_a_foreign_record_on_an_output_topic_is_shown_not_dropped() -> None:
             "smartgroups: --group does not apply to dead-letters (their values are raw inputs;"
             " drop --group)\n",
         ),
+        (
+            ["--topic", "segment-state", "--group", "g"],
+            "smartgroups: --group does not apply to segment-state (its tombstones name no group;"
+            " use --topic segment-changes --group G)\n",
+        ),
         (["--timeout", "0"], "smartgroups: --timeout 0: must be more than 0 seconds\n"),
     ],
 )
@@ -94,3 +99,14 @@ def test_an_unreachable_broker_is_one_line(capsys: pytest.CaptureFixture[str]) -
         "smartgroups: cannot reach Kafka at 127.0.0.1:1: connection refused (is a broker running"
         " there? set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers)\n"
     )
+
+
+def test_segment_changes_filter_by_the_segment_entered_or_left() -> None:
+    event = {"type": "segment.changed", "segment": "vip", "previous": None, "set_id": "s"}
+    raw = orjson.dumps(event)
+    assert orjson.loads(format_record("segment-changes", b"a:m1", raw, group="vip") or "") == event
+    left = orjson.dumps({**event, "segment": None, "previous": "vip"})
+    assert format_record("segment-changes", b"a:m1", left, group="vip") is not None
+    assert format_record("segment-changes", b"a:m1", raw, group="other") is None
+    tombstone = format_record("segment-state", b"a:s:m1", None)
+    assert orjson.loads(tombstone or "") == {"key": "a:s:m1", "value": None}

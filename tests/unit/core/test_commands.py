@@ -27,6 +27,9 @@ from smartgroups.core.commands import (
     QuestionOptionRemoved,
     QuestionUpdated,
     Resource,
+    SegmentSetDefined,
+    SegmentSetDeleted,
+    SegmentSetUpdated,
     parse_command,
 )
 from smartgroups.core.slug import MAX_SLUG, normalize_slug
@@ -149,7 +152,8 @@ def test_every_contract_type_is_known() -> None:
         for s in ("property", "question")
         for v in ("defined", "updated", "deleted", "option_removed")
     }
-    assert groups | defs == COMMAND_TYPES
+    sets = {f"segment_set.{v}" for v in ("defined", "updated", "deleted")}
+    assert groups | defs | sets == COMMAND_TYPES
 
 
 # -- rejections --------------------------------------------------------------------------------
@@ -203,10 +207,73 @@ def test_static_group_with_null_conditions_is_accepted() -> None:
     )
 
 
-@pytest.mark.parametrize("field", ["conditions", "kind"])
 @pytest.mark.parametrize("value", [CONDITIONS, None, "smart"])
-def test_update_of_conditions_or_kind_is_triggers_immutable(field: str, value: object) -> None:
-    assert rejected("group.updated", group_id="g", **{field: value}).code == "triggers_immutable"
+def test_update_of_kind_is_triggers_immutable(value: object) -> None:
+    assert rejected("group.updated", group_id="g", kind=value).code == "triggers_immutable"
+
+
+@pytest.mark.parametrize("value", [CONDITIONS, None])
+def test_update_keeps_conditions_raw_for_the_catalog(value: object) -> None:
+    """Only the catalog knows whether the group is editable: the parser keeps the tree."""
+    assert cmd("group.updated", group_id="g", conditions=value).conditions_raw == value
+    assert cmd("group.updated", group_id="g").conditions_raw is ABSENT
+
+
+def test_blacklist_and_editable_at_creation() -> None:
+    created = cmd(
+        "group.created",
+        group_id="g",
+        name="N",
+        kind="smart",
+        conditions=CONDITIONS,
+        blacklist=["m1", "m2", "m1"],
+        editable=True,
+    )
+    assert created.blacklist == ("m1", "m2") and created.editable is True
+    plain = cmd("group.created", group_id="g", name="N", kind="smart", conditions=CONDITIONS)
+    assert plain.blacklist == () and plain.editable is False
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"kind": "static", "blacklist": ["m1"]}, "blacklist"),
+        ({"kind": "static", "editable": True}, "editable"),
+        ({"kind": "smart", "conditions": CONDITIONS, "editable": "yes"}, "editable"),
+        ({"kind": "smart", "conditions": CONDITIONS, "blacklist": "m1"}, "blacklist"),
+        ({"kind": "smart", "conditions": CONDITIONS, "blacklist": ["a:b"]}, "blacklist[0]"),
+        ({"kind": "smart", "conditions": CONDITIONS, "blacklist": ["m"] * 10_001}, "blacklist"),
+    ],
+)
+def test_malformed_blacklist_or_editable(fields: dict[str, Any], where: str) -> None:
+    error = rejected("group.created", group_id="g", name="N", **fields)
+    assert error.code == "invalid" and where in error.message
+
+
+def test_segment_set_commands() -> None:
+    defined = cmd("segment_set.defined", set_id="s", name="S", groups=["a", "b"], fallback="x")
+    assert defined == SegmentSetDefined("s", "S", ("a", "b"), "x")
+    updated = cmd("segment_set.updated", set_id="s", groups=["b"])
+    assert updated == SegmentSetUpdated("s", groups=("b",))
+    assert cmd("segment_set.deleted", set_id="s") == SegmentSetDeleted("s")
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"name": "S", "fallback": "x"}, "groups"),
+        ({"name": "S", "groups": ["a"]}, "fallback"),
+        ({"name": "S", "groups": [], "fallback": "x"}, "groups"),
+        ({"name": "S", "groups": ["a"] * 101, "fallback": "x"}, "groups"),
+        ({"name": "S", "groups": ["a", "a"], "fallback": "x"}, "twice"),
+        ({"name": "S", "groups": ["a:b"], "fallback": "x"}, "groups[0]"),
+        ({"name": "S", "groups": ["a"], "fallback": " "}, "fallback"),
+        ({"groups": ["a"], "fallback": "x"}, "name"),
+    ],
+)
+def test_malformed_segment_set(fields: dict[str, Any], where: str) -> None:
+    error = rejected("segment_set.defined", set_id="s", **fields)
+    assert error.code == "invalid" and where in error.message
 
 
 def test_update_cannot_clear_the_name() -> None:

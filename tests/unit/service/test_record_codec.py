@@ -53,3 +53,18 @@ def test_a_loaded_outbox_is_the_one_stored_and_grows_from_it() -> None:
     again = loads(dumps(loaded))
     assert [e.offset for e in again.outbox] == [1, 2]
     assert again.outbox_for("t#0", 2) == [{"id": "a:g:m:2"}]
+
+
+def test_segments_round_trip_and_a_record_without_them_keeps_its_bytes() -> None:
+    from smartgroups.core.segments import Segment
+
+    plain = MemberRecord()
+    plain.pairs["g"] = Pair(True, 1, 5)
+    raw = dumps(plain)
+    assert b'"g":{' not in raw.partition(b"\n")[0]  # no segment key until one is set
+    assert dumps(loads(raw)) == raw
+    plain.segments["plan"] = Segment("g", 1, 5)
+    plain.segments["other"] = Segment(None, 2, 6)
+    again = loads(dumps(plain))
+    assert again.segments == plain.segments
+    assert dumps(again) == dumps(plain)

@@ -48,6 +48,15 @@ SEEDS = [
     _cmd("group.created", group_id="staff", name="Staff", kind="static"),
     _cmd("group.created", group_id="old", name="Old", kind="static"),
     _cmd("group.created", group_id="vip", name="VIP", kind="smart", conditions={"all": []}),
+    _cmd(
+        "group.created",
+        group_id="segment",
+        name="Segment",
+        kind="smart",
+        editable=True,
+        conditions={"all": []},
+    ),
+    _cmd("segment_set.defined", set_id="scenario", name="S", groups=["banned"], fallback="native"),
 ]
 """What the examples name: properties, questions and groups of the space ``acme``."""
 
@@ -55,6 +64,7 @@ _CREATES = {
     "group.created": "group_id",
     "property.defined": "property_id",
     "question.defined": "question_id",
+    "segment_set.defined": "set_id",
 }
 
 

@@ -19,9 +19,19 @@ from smartgroups.core.outputs import (
     event_cause,
     membership_change,
     membership_state,
+    segment_change,
+    segment_state,
 )
+from smartgroups.core.segments import SegmentChange as Moved
+from smartgroups.core.segments import SegmentSet, SetEntry
 from smartgroups.core.space import GroupEntry
-from smartgroups.wire.models import CommandResult, MembershipChange, MembershipStateRecord
+from smartgroups.wire.models import (
+    CommandResult,
+    MembershipChange,
+    MembershipStateRecord,
+    SegmentChange,
+    SegmentStateRecord,
+)
 from smartgroups.wire.outputs import ADDED_REASONS, REMOVED_REASONS
 
 AT_MS = 1_763_805_601_250
@@ -94,3 +104,22 @@ def test_command_results(group_id: str | None, code: str | None, message: str | 
         )
         assert valid("group-change-results", doc)
         CommandResult.model_validate(doc)
+
+
+@pytest.mark.parametrize("cause", CAUSES)
+@pytest.mark.parametrize(
+    ("segment", "previous", "slug"),
+    [("vip", None, "vip"), (None, "vip", None), ("vip", "sport", "vip")],
+)
+def test_segment_changes(cause: Any, segment: str | None, previous: str | None, slug: Any) -> None:
+    entry = SetEntry(SegmentSet("plan", "Plan", ("vip", "sport"), "native"), seq=3)
+    doc = segment_change("acme", "m42", Moved("plan", segment, previous, 2), entry, slug, cause, 0)
+    assert doc["id"] == "acme:plan:m42:2" and doc["fallback"] == "native"
+    assert valid("segment-changes", doc)
+    SegmentChange.model_validate(doc)
+
+
+def test_segment_state() -> None:
+    doc = segment_state("acme", "plan", "m42", "vip", 3, AT_MS)
+    assert valid("segment-state", doc)
+    SegmentStateRecord.model_validate(doc)

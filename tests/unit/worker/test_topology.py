@@ -35,6 +35,8 @@ def test_specs_list_every_topic_faust_uses_with_its_size_and_compaction() -> Non
         "p.membership-state": (4, True),
         "p.group-change-results": (4, False),
         "p.dead-letters": (4, False),
+        "p.segment-changes": (4, False),
+        "p.segment-state": (4, True),
         "p.sg-fanout": (4, False),
         "p.sg-commands": (4, False),
         "p.sg-members-changelog": (4, True),

@@ -13,7 +13,7 @@ with ``os.environ`` and the flags it parsed. Flags win over variables, variables
 | ``SMARTGROUPS_WEB_PORT``     | ``6066``         | HTTP port of the worker                      |
 | ``SMARTGROUPS_TICK_INTERVAL``| ``1.0``          | seconds between time-trigger ticks           |
 | ``SMARTGROUPS_SCAN_CHUNK``   | ``500``          | members per backfill or due step, then live  |
-| ``SMARTGROUPS_COMMIT_INTERVAL`` | ``1.0``       | seconds between member-path checkpoints      |
+| ``SMARTGROUPS_COMMIT_INTERVAL`` | ``0.1``       | most seconds between member-path checkpoints |
 | ``SMARTGROUPS_CLOCK_FILE``   | unset            | testing aid: seconds to add to the clock     |
 | ``SMARTGROUPS_MEMBER_PATH``  | ``batch``        | ``batch`` or ``agent`` (the member path)     |
 | ``KAFKA_SECURITY_PROTOCOL``  | ``PLAINTEXT``    | PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL   |
@@ -98,7 +98,7 @@ class Settings(BaseModel):
     web_port: int = Field(default=6066, ge=1, le=65535)
     tick_interval: float = Field(default=1.0, gt=0, le=60)
     scan_chunk: int = Field(default=500, ge=1, le=100_000)
-    commit_interval: float = Field(default=1.0, gt=0, le=60)
+    commit_interval: float = Field(default=0.1, gt=0, le=60)
     clock_file: Path | None = None
     member_path: MemberPath = "batch"
     security_protocol: SecurityProtocol = "PLAINTEXT"

@@ -83,7 +83,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         table_standby_replicas=0,
         stream_wait_empty=True,
         stream_recovery_delay=0.0,
-        broker_commit_interval=settings.commit_interval,
+        broker_commit_interval=1.0,
         # A crashed worker's partitions move after 15 s instead of faust's 60 s default.
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,

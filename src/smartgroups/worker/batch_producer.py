@@ -10,10 +10,10 @@ record builder.
 
 The contract:
 
-* :meth:`BatchProducer.append` adds a record to its partition's open batch (submitting the batch
-  first when it is full); nothing leaves before :meth:`BatchProducer.submit`, which hands every
-  open batch to the producer (the member loop calls it after each fetched batch, so outputs leave
-  within milliseconds of their input).
+* :meth:`BatchProducer.append` adds a record to its partition's open batch (a full batch waits
+  beside it, and a new one opens); nothing leaves before :meth:`BatchProducer.submit`, which hands
+  every batch filled since the last call to the producer (the member loop calls it at its
+  checkpoint: no output is visible before the checkpoint that makes its state durable starts).
 * :meth:`BatchProducer.delivered` waits for every batch submitted so far and raises the first
   delivery failure (the caller stops the worker: nothing past it may be committed).
 * :meth:`BatchProducer.last_offset` is the offset of the last record delivered to a partition
@@ -45,6 +45,7 @@ class BatchProducer:
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
         self._open: dict[tuple[str, int], tuple[Any, int]] = {}  # builder, last relative offset
+        self._full: list[tuple[tuple[str, int], Any, int]] = []  # filled, not yet submitted
         self._tail: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
         self._pending: list[asyncio.Future[Any]] = []
         self._partitions: dict[str, int] = {}
@@ -77,9 +78,9 @@ class BatchProducer:
         opened = self._open.get(tp)
         builder = opened[0] if opened is not None else self._builder()
         meta = builder.append(timestamp=None, key=key, value=value, headers=headers or [])
-        if meta is None:  # full: hand it over and start another
+        if meta is None:  # full: keep it for the next submit and start another
             if opened is not None:
-                await self._submit(tp, *opened)
+                self._full.append((tp, *opened))
             builder = self._builder()
             meta = builder.append(timestamp=None, key=key, value=value, headers=headers or [])
             if meta is None:
@@ -87,8 +88,12 @@ class BatchProducer:
         self._open[tp] = (builder, meta.offset)
 
     async def submit(self) -> None:
-        """Hand every open batch to the producer."""
+        """Hand every batch appended to since the last submit to the producer (per partition
+        in the order they were filled)."""
+        full, self._full = self._full, []
         opened, self._open = self._open, {}
+        for tp, builder, last in full:
+            await self._submit(tp, builder, last)
         for tp, (builder, last) in opened.items():
             await self._submit(tp, builder, last)
 

@@ -11,16 +11,19 @@ Each fetched batch (:meth:`MemberLoop._batch`), under :attr:`MemberLoop.lock`: e
 per partition in offset order, goes to the same
 :class:`~smartgroups.service.members.MemberService` the agent uses. State writes go to a
 :class:`~smartgroups.worker.batch_table.BatchTable` overlay; outputs join per-partition producer
-batches (:mod:`smartgroups.worker.batch_producer`) handed to the producer when the fetched batch
-is done, so they leave within milliseconds of their input.
+batches (:mod:`smartgroups.worker.batch_producer`) that wait for the checkpoint.
 
-**Checkpoint** (:meth:`MemberLoop._checkpoint`), every ``SMARTGROUPS_COMMIT_INTERVAL`` seconds,
-when the loop is idle, after :data:`CHECKPOINT_RECORDS` records, and before partitions are
-revoked or the worker stops. One changelog record per key changed since the last checkpoint
+**Checkpoint** (:meth:`MemberLoop._checkpoint`) as soon as the loop has caught up with its
+inputs (so at low and moderate rates after every fetched batch: outputs leave milliseconds after
+their input), and under a backlog every ``SMARTGROUPS_COMMIT_INTERVAL`` (0.1 s) or
+:data:`CHECKPOINT_RECORDS` records; also before partitions are revoked and when the worker
+stops. One changelog record per key changed since the last checkpoint
 (``{app}-{table}-changelog``, the key's partition), in an order that keeps the changelogs
 consistent wherever a crash cuts it:
 
-1. the outputs and the changelogs of the derived tables (group copies, due index) are delivered;
+1. the outputs and the changelogs of the derived tables (group copies, due index) are delivered
+   (no output leaves before: what consumers see of work that a crash then undoes is bounded by
+   one checkpoint, whose inputs are read again);
 2. then the member records' changelog is delivered -- a member record names the inputs it has
    applied, so a record in the changelog implies its outputs and its due entries are there;
 3. then the input offsets are committed;
@@ -233,11 +236,6 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             self.offsets[tp] = messages[-1].offset + 1
             self.uncommitted += len(messages)
         self.rt.stats["batches"] += 1
-        try:
-            await self.batches.submit()
-        except Exception as exc:
-            await self._halt("could not send a batch's outputs", exc)
-            return False
         return True
 
     async def _step_scans(self) -> bool:
@@ -245,7 +243,6 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         and hand their outputs to the producer; False when the worker must stop."""
         try:
             decided = await self.service.step_scans(self.rt.settings.scan_chunk)
-            await self.batches.submit()
         except Exception as exc:
             await self._halt("could not step a backfill", exc)
             return False
@@ -262,7 +259,6 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                 decided, done = await self.service.step_due(partition, self.rt.settings.scan_chunk)
                 self.uncommitted += decided
                 caught_up = caught_up and done
-            await self.batches.submit()
         except Exception as exc:
             await self._halt("could not decide the members due", exc)
             return False

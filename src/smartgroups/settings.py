@@ -15,6 +15,7 @@ with ``os.environ`` and the flags it parsed. Flags win over variables, variables
 | ``SMARTGROUPS_SCAN_CHUNK``   | ``50``           | members per backfill or due step, then live  |
 | ``SMARTGROUPS_CLOCK_FILE``   | unset            | testing aid: seconds to add to the clock     |
 | ``SMARTGROUPS_MEMBER_PATH``  | ``batch``        | ``batch`` or ``agent`` (the member path)     |
+| ``SMARTGROUPS_LOG_FORMAT``   | ``text``         | ``text`` or ``json`` (one object per line)   |
 | ``KAFKA_SECURITY_PROTOCOL``  | ``PLAINTEXT``    | PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL   |
 | ``KAFKA_SASL_MECHANISM``     | ``PLAIN``        | PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512        |
 | ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | unset | SASL credentials (never logged)  |
@@ -49,6 +50,9 @@ from smartgroups.errors import ConfigError
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+LogFormat = Literal["text", "json"]
+"""How the worker writes log records: ``[time] LEVEL logger: message`` or one JSON object per
+line (:class:`smartgroups.cli.console.JsonFormatter`)."""
 MemberPath = Literal["agent", "batch"]
 """How member inputs are consumed: batches on the worker's own consumer (the default,
 :mod:`smartgroups.worker.member_loop`) or a faust agent, one record at a time (the previous
@@ -65,6 +69,7 @@ _ENV: dict[str, str] = {
     "scan_chunk": "SMARTGROUPS_SCAN_CHUNK",
     "clock_file": "SMARTGROUPS_CLOCK_FILE",
     "member_path": "SMARTGROUPS_MEMBER_PATH",
+    "log_format": "SMARTGROUPS_LOG_FORMAT",
     "security_protocol": "KAFKA_SECURITY_PROTOCOL",
     "sasl_mechanism": "KAFKA_SASL_MECHANISM",
     "sasl_username": "KAFKA_SASL_USERNAME",
@@ -98,6 +103,7 @@ class Settings(BaseModel):
     scan_chunk: int = Field(default=50, ge=1, le=100_000)
     clock_file: Path | None = None
     member_path: MemberPath = "batch"
+    log_format: LogFormat = "text"
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism = "PLAIN"
     sasl_username: str | None = None

@@ -40,6 +40,8 @@ from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicName
 from smartgroups.wire.decode import DeadLetter, decode_member_input
 
 Change = Callable[[MemberRecord, SpaceGroups, datetime], list[Transition]]
+ScanHook = Callable[[int, str, str, bool, int, bool], None]
+"""``(partition, space, group_id, first, members_scanned, last)`` of one backfill step."""
 
 _DUE_PREFIX_LEN = 20  # "%019d|"
 
@@ -79,6 +81,8 @@ class MemberService:
         self.scan_chunk = scan_chunk
         self.stats = stats
         self.spaces: dict[tuple[int, str], SpaceGroups] = {}
+        self.on_scan: ScanHook | None = None
+        """Told of each backfill step (the worker's progress metrics), if set."""
 
     # -- dispatch ------------------------------------------------------------------------------
     async def handle(self, record: Record) -> None:
@@ -194,6 +198,11 @@ class MemberService:
                 raw=raw,
             )
         self.stats["scans.members"] += len(chunk)
+        if self.on_scan is not None:
+            self.on_scan(
+                record.partition, space_id, group_id, after is None, len(chunk),
+                len(chunk) < self.scan_chunk,
+            )  # fmt: skip
         if len(chunk) == self.scan_chunk:
             follow = scan_message(space_id, group_id, seq, effect, chunk[-1][0], doc["cause"])
             await self.publish.send("fanout", prefix, follow, record.partition)
@@ -260,6 +269,8 @@ class MemberService:
         self.members.put(partition, key, record_codec.dumps(rec))
         self.stats["inputs.applied"] += 1
         self.stats["transitions"] += len(transitions)
+        for transition in transitions:
+            self.stats["transitions." + transition.reason] += 1
         await self._send(space_id, member_id, rec, outputs)
 
     def _reschedule(

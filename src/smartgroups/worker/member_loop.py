@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,7 +46,8 @@ from smartgroups.service.members import MemberService
 from smartgroups.service.ports import Headers, Record
 from smartgroups.wire.deadletter import DeadLetter
 from smartgroups.worker.batch_table import BatchTable
-from smartgroups.worker.edge import blames_record, send_dead_letter
+from smartgroups.worker.edge import blames_record, record_extra, send_dead_letter
+from smartgroups.worker.metrics import count_members
 from smartgroups.worker.rocks import RocksTable
 from smartgroups.worker.runtime import Runtime
 
@@ -68,7 +70,7 @@ class BatchPublisher:
     records are handed to the producer at once and their deliveries awaited at the checkpoint."""
 
     def __init__(self, runtime: Runtime) -> None:
-        self.stats = runtime.stats
+        self.rt = runtime
         self.producer: AIOKafkaProducer  # set when the loop starts
         self.names = runtime.topology.roles()
         self.deliveries: list[asyncio.Future[Any]] = []
@@ -98,7 +100,7 @@ class BatchPublisher:
         return delivery
 
     async def dead_letter(self, record: Record, letter: DeadLetter) -> None:
-        await send_dead_letter(self, self.stats, record, letter)
+        await send_dead_letter(self, self.rt, record, letter)
 
     async def delivered(self) -> None:
         """Wait until every record sent since the last call is acknowledged; raise the first
@@ -137,6 +139,10 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             scan_chunk=settings.scan_chunk,
             stats=runtime.stats,
         )
+        runtime.metrics.backfills.count = lambda p, space: count_members(
+            self.tables["members"], p, space
+        )
+        self.service.on_scan = runtime.metrics.backfills.step
 
     # -- lifecycle (mode) ----------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -186,6 +192,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
     # -- one batch -----------------------------------------------------------------------------
     async def _batch(self, batch: dict[TopicPartition, list[Any]]) -> bool:
         """Process and checkpoint one batch; False when the worker must stop."""
+        started = time.monotonic()
         async with self.lock:
             for tp, messages in batch.items():
                 if tp.partition not in self.ready:
@@ -198,18 +205,24 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                         if not blames_record(exc):
                             await self._halt(f"could not process {record.coordinates()}", exc)
                             return False
-                        log.exception("members: failed on %s", record.coordinates())
+                        log.exception(
+                            "members: failed on %s",
+                            record.coordinates(),
+                            extra=record_extra(record),
+                        )
                         await self.publisher.dead_letter(
                             record,
                             DeadLetter("processing_error", "the processor failed on this record"),
                         )
                 self.offsets[tp] = messages[-1].offset + 1
+                self.rt.metrics.member_inputs(tp.topic)
             self.rt.stats["batches"] += 1
             try:
                 await self._checkpoint()
             except Exception as exc:
                 await self._halt("could not checkpoint a batch", exc)
                 return False
+        self.rt.metrics.batch(batch, started)
         return True
 
     async def _checkpoint(self) -> None:

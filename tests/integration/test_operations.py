@@ -158,12 +158,27 @@ def test_metrics_count_the_scenario_and_json_logs_hold_no_value_or_secret(
     assert dead_lettered and {"topic", "partition", "offset"} <= set(dead_lettered[0])
 
 
+def test_status_shows_the_worker_its_partitions_and_their_lag(cluster: Cluster) -> None:
+    done = cli(cluster, "status")
+    assert done.returncode == 0, done.stderr
+    url = f"http://127.0.0.1:{cluster.worker(0).web_port}"
+    app = f"{cluster.prefix}sg"
+    assert f"{app}: 1 consumer(s), {app}-members: 1 consumer(s)" in done.stdout
+    rows = [[c for c in line.split() if c not in "│┃"] for line in done.stdout.splitlines()]
+    inputs = 4 * PARTITIONS  # four input topics
+    assert [url, str(inputs), "0", "0"] in rows, done.stdout
+    lag_rows = [r for r in rows if len(r) == 6 and r[-1] == url]
+    assert len(lag_rows) == inputs and all(r[4] == "0" for r in lag_rows)
+    assert "backfills in progress: none" in done.stdout
+
+
 def test_reset_and_redrive_refuse_bad_arguments(cluster: Cluster) -> None:
     assert_one_line(cli(cluster, "reset", "--topics", "nope"), "--topics nope: nope is not")
     assert_one_line(cli(cluster, "reset", "--to-datetime", "yesterday"), "--to-datetime")
     assert_one_line(cli(cluster, "dead-letters", "--since", "soon"), "--since soon")
     assert_one_line(cli(cluster, "dead-letters", "--execute"), "--execute applies to redrive")
     assert_one_line(cli(cluster, "dead-letters", "--values"), "--values needs --show")
+    assert_one_line(cli(cluster, "status", "--watch", "0"), "--watch 0: must be more than 0")
 
 
 def test_reset_refuses_while_a_worker_runs(cluster: Cluster) -> None:

@@ -4,6 +4,7 @@
 * ``smartgroups produce TOPIC FILE.jsonl`` — publish events with the right keys (``-`` = stdin);
 * ``smartgroups tail`` — print an output topic's records as JSON lines (``--topic``);
 * ``smartgroups preview`` — evaluate a group offline over member snapshots;
+* ``smartgroups status`` — the app's workers, partitions, lag and backfills (``--watch``);
 * ``smartgroups reset`` — rewind the app's consumer groups on the input topics;
 * ``smartgroups dead-letters`` — count, show and redrive dead letters.
 
@@ -29,13 +30,14 @@ from smartgroups.errors import SmartGroupsError, UsageError
 
 
 def _commands() -> dict[str, Any]:
-    from smartgroups.cli import deadletters, preview, produce, reset, tail, worker
+    from smartgroups.cli import deadletters, preview, produce, reset, status, tail, worker
 
     return {
         "worker": worker,
         "produce": produce,
         "tail": tail,
         "preview": preview,
+        "status": status,
         "reset": reset,
         "dead-letters": deadletters,
     }

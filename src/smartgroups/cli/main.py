@@ -6,6 +6,7 @@
 * ``smartgroups preview`` — evaluate a group offline over member snapshots;
 * ``smartgroups status`` — the app's workers, partitions, lag and backfills (``--watch``);
 * ``smartgroups reset`` — rewind the app's consumer groups on the input topics;
+* ``smartgroups reconcile`` — re-decide every member of a scope, emit only the differences;
 * ``smartgroups dead-letters`` — count, show and redrive dead letters.
 
 Connection flags (``--bootstrap-servers``, ``--topic-prefix``, ``--ssl-cafile``, …) override the
@@ -30,7 +31,16 @@ from smartgroups.errors import SmartGroupsError, UsageError
 
 
 def _commands() -> dict[str, Any]:
-    from smartgroups.cli import deadletters, preview, produce, reset, status, tail, worker
+    from smartgroups.cli import (
+        deadletters,
+        preview,
+        produce,
+        reconcile,
+        reset,
+        status,
+        tail,
+        worker,
+    )
 
     return {
         "worker": worker,
@@ -39,6 +49,7 @@ def _commands() -> dict[str, Any]:
         "preview": preview,
         "status": status,
         "reset": reset,
+        "reconcile": reconcile,
         "dead-letters": deadletters,
     }
 

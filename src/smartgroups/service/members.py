@@ -34,7 +34,7 @@ from smartgroups.core.partitioning import partition_for
 from smartgroups.core.record import MemberRecord, OutboxEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import epoch_ms
-from smartgroups.service import record_codec
+from smartgroups.service import reconcile, record_codec
 from smartgroups.service.messages import TICK, TICK_KEY, reroute_value, scan_message, unwrap_reroute
 from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicNames
 from smartgroups.wire.decode import DeadLetter, decode_member_input
@@ -100,6 +100,8 @@ class MemberService:
                 await self._command(record, doc)
             elif kind == "tick":
                 await self._tick(record)
+            elif kind == reconcile.RECONCILE:
+                await reconcile.step(self, record, doc)
             return
         if record.key is not None:
             owner = partition_for(record.key, topics.partitions)

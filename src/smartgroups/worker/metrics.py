@@ -353,7 +353,7 @@ async def _lag(consumer: Any, tp: Any) -> int | None:
 def count_members(members: Any, partition: int, space: str, chunk: int = 10_000) -> int:
     """How many members of ``space`` the ``members`` table holds on ``partition`` (a key scan,
     once per backfill: the backfill itself reads every one of them)."""
-    prefix = space_prefix(space)
+    prefix = space_prefix(space) if space else b""  # "": every space (a reconcile of all)
     count, after = 0, None
     while rows := members.scan(partition, prefix, after=after, limit=chunk):
         count += len(rows)

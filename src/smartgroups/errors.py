@@ -14,6 +14,8 @@
      +-- BrokerError          1  the local development broker failed to fetch, start or stop
      +-- RuleError            1  a group-changes command is rejected (``code``: the contract's)
      +-- PreviewError         2  ``smartgroups preview`` cannot run (bad file, rejected definition)
+     +-- NotRunning           2  an operation needs the app's workers and none is running
+     +-- Unfinished           1  an operation the workers run did not report back in time
 
 ``smartgroups`` (``smartgroups.cli.main``) prints any of these as one line on stderr,
 ``smartgroups: <cause> (<what to fix>)``, and exits with its ``exit_status``: 2 for every mistake
@@ -106,3 +108,13 @@ class PreviewError(SmartGroupsError):
     def __init__(self, message: str, exit_status: int = 2) -> None:
         super().__init__(message)
         self.exit_status = exit_status
+
+
+class NotRunning(SmartGroupsError):
+    """An operation the workers carry out (``reconcile``) finds no worker of the app."""
+
+    exit_status = 2
+
+
+class Unfinished(SmartGroupsError):
+    """The workers did not report the end of an operation in time (it goes on without the CLI)."""

@@ -16,6 +16,7 @@ with ``os.environ`` and the flags it parsed. Flags win over variables, variables
 | ``SMARTGROUPS_COMMIT_INTERVAL`` | ``0.1``       | most seconds between member-path checkpoints |
 | ``SMARTGROUPS_CLOCK_FILE``   | unset            | testing aid: seconds to add to the clock     |
 | ``SMARTGROUPS_MEMBER_PATH``  | ``batch``        | ``batch`` or ``agent`` (the member path)     |
+| ``SMARTGROUPS_LOG_FORMAT``   | ``text``         | ``text`` or ``json`` (one object per line)   |
 | ``KAFKA_SECURITY_PROTOCOL``  | ``PLAINTEXT``    | PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL   |
 | ``KAFKA_SASL_MECHANISM``     | ``PLAIN``        | PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512        |
 | ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | unset | SASL credentials (never logged)  |
@@ -50,6 +51,9 @@ from smartgroups.errors import ConfigError
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+LogFormat = Literal["text", "json"]
+"""How the worker writes log records: ``[time] LEVEL logger: message`` or one JSON object per
+line (:class:`smartgroups.cli.console.JsonFormatter`)."""
 MemberPath = Literal["agent", "batch"]
 """How member inputs are consumed: batches on the worker's own consumer (the default,
 :mod:`smartgroups.worker.member_loop`) or a faust agent, one record at a time (the previous
@@ -67,6 +71,7 @@ _ENV: dict[str, str] = {
     "commit_interval": "SMARTGROUPS_COMMIT_INTERVAL",
     "clock_file": "SMARTGROUPS_CLOCK_FILE",
     "member_path": "SMARTGROUPS_MEMBER_PATH",
+    "log_format": "SMARTGROUPS_LOG_FORMAT",
     "security_protocol": "KAFKA_SECURITY_PROTOCOL",
     "sasl_mechanism": "KAFKA_SASL_MECHANISM",
     "sasl_username": "KAFKA_SASL_USERNAME",
@@ -101,6 +106,7 @@ class Settings(BaseModel):
     commit_interval: float = Field(default=0.1, gt=0, le=60)
     clock_file: Path | None = None
     member_path: MemberPath = "batch"
+    log_format: LogFormat = "text"
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism = "PLAIN"
     sasl_username: str | None = None

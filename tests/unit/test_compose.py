@@ -104,7 +104,10 @@ def build_context(root: Path) -> set[str]:
 
 
 def test_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"kafka", "worker"}
+    assert set(compose["services"]) == {"kafka", "worker", "prometheus", "grafana"}
+    # `docker compose up` stays what `make run` does; metrics are opt-in.
+    assert compose["services"]["prometheus"]["profiles"] == ["monitoring"]
+    assert compose["services"]["grafana"]["profiles"] == ["monitoring"]
     assert compose["services"]["kafka"]["image"] == "apache/kafka:4.1.1"
 
 

@@ -3,7 +3,11 @@
 * ``smartgroups worker`` — run the processor until SIGTERM/SIGINT;
 * ``smartgroups produce TOPIC FILE.jsonl`` — publish events with the right keys (``-`` = stdin);
 * ``smartgroups tail`` — print an output topic's records as JSON lines (``--topic``);
-* ``smartgroups preview`` — evaluate a group offline over member snapshots.
+* ``smartgroups preview`` — evaluate a group offline over member snapshots;
+* ``smartgroups status`` — the app's workers, partitions, lag and backfills (``--watch``);
+* ``smartgroups reset`` — rewind the app's consumer groups on the input topics;
+* ``smartgroups reconcile`` — re-decide every member of a scope, emit only the differences;
+* ``smartgroups dead-letters`` — count, show and redrive dead letters.
 
 Connection flags (``--bootstrap-servers``, ``--topic-prefix``, ``--ssl-cafile``, …) override the
 environment variables of the contract; see ``smartgroups.settings``. The SASL password has no
@@ -27,9 +31,27 @@ from smartgroups.errors import SmartGroupsError, UsageError
 
 
 def _commands() -> dict[str, Any]:
-    from smartgroups.cli import preview, produce, tail, worker
+    from smartgroups.cli import (
+        deadletters,
+        preview,
+        produce,
+        reconcile,
+        reset,
+        status,
+        tail,
+        worker,
+    )
 
-    return {"worker": worker, "produce": produce, "tail": tail, "preview": preview}
+    return {
+        "worker": worker,
+        "produce": produce,
+        "tail": tail,
+        "preview": preview,
+        "status": status,
+        "reset": reset,
+        "reconcile": reconcile,
+        "dead-letters": deadletters,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:

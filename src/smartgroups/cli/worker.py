@@ -6,6 +6,7 @@ does not fit (partition count, compaction). With ``--demo`` it also publishes th
 of ``examples/`` once started and prints one line per membership change it emits, so ``make run``
 shows the product working end to end.
 
+``--log-format json`` (``SMARTGROUPS_LOG_FORMAT=json``) writes one JSON object per log line.
 ``--log-level`` (alias ``--loglevel``) is ``debug``, ``info`` (default), ``warning`` or
 ``error``; faust's and aiokafka's INFO chatter shows only at ``debug``.
 """
@@ -16,11 +17,12 @@ import argparse
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from smartgroups.cli.connect import check_reachable
 from smartgroups.cli.console import LEVELS, banner, configure_logging
 from smartgroups.cli.options import add_connection_flags, settings_from
+from smartgroups.settings import LogFormat
 
 
 def add_parser(commands: Any) -> None:
@@ -41,6 +43,11 @@ def add_parser(commands: Any) -> None:
         help="info (default) shows smartgroups' lines; debug adds faust's and aiokafka's",
     )
     parser.add_argument(
+        "--log-format",
+        choices=get_args(LogFormat),
+        help="text (default) or json, one object per line [SMARTGROUPS_LOG_FORMAT]",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="publish examples/*.jsonl once started and log every membership change",
@@ -55,13 +62,21 @@ def run(args: argparse.Namespace) -> int:
     from smartgroups.worker.topology import Topology, ensure_topics
 
     settings = settings_from(
-        args, data_dir=args.data_dir, web_port=args.web_port, tick_interval=args.tick_interval
+        args,
+        data_dir=args.data_dir,
+        web_port=args.web_port,
+        tick_interval=args.tick_interval,
+        log_format=args.log_format,
     )
     # The worker's first contact with Kafka is deep in the topic check, then faust: connect once
     # first, so a wrong address, TLS setting or SASL login is one line within the bound.
     check_reachable(settings)
-    configure_logging(args.log_level)
-    print(banner(settings, demo=args.demo), flush=True)
+    configure_logging(args.log_level, as_json=settings.log_format == "json")
+    if settings.log_format == "json":  # stdout too stays one JSON object per line
+        lines = [" ".join(line.split()) for line in banner(settings, demo=args.demo).splitlines()]
+        logging.getLogger("smartgroups.worker").info("; ".join(lines))
+    else:
+        print(banner(settings, demo=args.demo), flush=True)
     logging.getLogger("smartgroups").debug("starting with %r", settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

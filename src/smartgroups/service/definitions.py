@@ -180,6 +180,7 @@ class DefinitionsService:
             outcome = state.catalog.apply(command)
         except RuleError as rejection:
             self.stats["commands.rejected"] += 1
+            self.stats["commands.rejected." + rejection.code] += 1
             result = command_result(
                 space,
                 command_id,
@@ -198,6 +199,8 @@ class DefinitionsService:
             message=None if outcome.accepted else outcome.message,
         )
         self.stats["commands.accepted" if outcome.accepted else "commands.rejected"] += 1
+        if not outcome.accepted:
+            self.stats[f"commands.rejected.{outcome.code}"] += 1
         outputs: list[Output] = [["results", None, space, result]]
         effect = outcome.effect if outcome.accepted else None
         if effect is None or effect not in FANNED_OUT:

@@ -34,7 +34,7 @@ from smartgroups.core.partitioning import partition_for
 from smartgroups.core.record import MemberRecord, OutboxEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import epoch_ms
-from smartgroups.service import blacklists, record_codec, segments
+from smartgroups.service import blacklists, reconcile, record_codec, segments
 from smartgroups.service.messages import TICK, TICK_KEY, reroute_value, scan_message, unwrap_reroute
 from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicNames
 from smartgroups.service.scans import (
@@ -47,6 +47,8 @@ from smartgroups.service.scans import (
 from smartgroups.wire.decode import DeadLetter, decode_member_input
 
 Change = Callable[[MemberRecord, SpaceGroups, datetime], list[Transition]]
+ScanHook = Callable[[int, str, str, bool, int, bool], None]
+"""``(partition, space, group_id, first, members_scanned, last)`` of one backfill step."""
 
 _DUE_PREFIX_LEN = 20  # "%019d|"
 
@@ -100,6 +102,8 @@ class MemberService:
         self.inline_scans = inline_scans
         self.scans: dict[int, dict[bytes, ScanJob]] = {}  # partition -> jobs by key
         self.spaces: dict[tuple[int, str], SpaceGroups] = {}
+        self.on_scan: ScanHook | None = None
+        """Told of each backfill step (the worker's progress metrics), if set."""
 
     # -- dispatch ------------------------------------------------------------------------------
     async def handle(self, record: Record) -> None:
@@ -123,6 +127,8 @@ class MemberService:
                 await segments.on_set(self, record, doc)
             elif kind == "set_scan":
                 await segments.on_set_scan(self, record, doc)
+            elif kind == reconcile.RECONCILE:
+                await reconcile.step(self, record, doc)
             return
         if record.key is not None:
             owner = partition_for(record.key, topics.partitions)
@@ -230,6 +236,11 @@ class MemberService:
                 raw=raw,
             )
         self.stats["scans.members"] += len(chunk)
+        if self.on_scan is not None:
+            self.on_scan(
+                record.partition, space_id, group_id, after is None, len(chunk),
+                len(chunk) < self.scan_chunk,
+            )  # fmt: skip
         if len(chunk) == self.scan_chunk:
             follow = scan_message(space_id, group_id, seq, effect, chunk[-1][0], doc["cause"])
             await self.publish.send("fanout", prefix, follow, record.partition)
@@ -387,6 +398,8 @@ class MemberService:
         self.members.put(partition, key, record_codec.dumps(rec))
         self.stats["inputs.applied"] += 1
         self.stats["transitions"] += len(transitions)
+        for transition in transitions:
+            self.stats["transitions." + transition.reason] += 1
         await self._send(space_id, member_id, rec, outputs)
 
     def _reschedule(

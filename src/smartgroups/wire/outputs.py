@@ -31,7 +31,7 @@ RemovedReason: TypeAlias = Literal[
     "member_deleted",
     "manual",
 ]
-CauseKind: TypeAlias = Literal["event", "definition", "time"]
+CauseKind: TypeAlias = Literal["event", "definition", "time", "reconcile"]
 RejectionCode: TypeAlias = Literal[
     "invalid",
     "group_exists",
@@ -86,6 +86,8 @@ class Cause(_Output):
     * ``definition``: a ``group-changes`` command; ``event_id`` (the command id) required, its
       ``topic``/``partition``/``offset`` given when known.
     * ``time``: a time-relative trigger flipped with no input; no other field.
+    * ``reconcile``: ``smartgroups reconcile`` found the stored membership differed from the
+      current definitions' verdict; no other field.
     """
 
     kind: CauseKind
@@ -101,8 +103,9 @@ class Cause(_Output):
             raise ValueError("an event cause needs event_id, topic, partition and offset")
         if self.kind == "definition" and self.event_id is None:
             raise ValueError("a definition cause needs event_id")
-        if self.kind == "time" and (self.event_id is not None or located != (None,) * 3):
-            raise ValueError("a time cause has no event_id, topic, partition or offset")
+        bare = self.event_id is None and located == (None,) * 3
+        if self.kind in ("time", "reconcile") and not bare:
+            raise ValueError(f"a {self.kind} cause has no event_id, topic, partition or offset")
         return self
 
 

@@ -20,4 +20,11 @@ def register(runtime: Runtime) -> None:
     service = DefinitionsService(
         catalogs=runtime.catalogs, publisher=sender, topics=runtime.topology, stats=runtime.stats
     )
-    register_agent(runtime, "definition_inputs", "definitions", service, sender)
+    register_agent(
+        runtime,
+        "definition_inputs",
+        "definitions",
+        service,
+        sender,
+        runtime.metrics.definition_inputs,
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
@@ -73,7 +73,7 @@ class Sender:
 
     async def dead_letter(self, record: Record, letter: DeadLetter) -> None:
         """Send ``record``'s original bytes to ``dead-letters`` with the contract's headers."""
-        await send_dead_letter(self, self.rt.stats, record, letter)
+        await send_dead_letter(self, self.rt, record, letter)
 
     async def processing_error(self, record: Record) -> None:
         """Dead-letter a record whose processing failed in our code (never lost, never acked
@@ -85,14 +85,27 @@ class Sender:
 
 
 async def send_dead_letter(
-    publisher: Publisher, stats: Counter[str], record: Record, letter: DeadLetter
+    publisher: Publisher, runtime: Runtime, record: Record, letter: DeadLetter
 ) -> None:
     """Send ``record``'s original key and bytes to ``dead-letters`` with the contract's headers
-    (``error.*``, ``source.*``), count it by code and log its coordinates (never its value)."""
+    (``error.*``, ``source.*``), count it by code (and source topic, in the metrics) and log its
+    coordinates (never its value)."""
     headers = dead_letter_headers(letter, record.topic, record.partition, record.offset)
     await publisher.send("dead_letters", record.key, record.value, headers=headers)
-    stats[f"dead_letters.{letter.code}"] += 1
-    log.warning("dead-lettered %s: %s (%s)", record.coordinates(), letter.code, letter.message)
+    runtime.stats[f"dead_letters.{letter.code}"] += 1
+    runtime.metrics.dead_letter(record.topic, letter.code)
+    log.warning(
+        "dead-lettered %s: %s (%s)",
+        record.coordinates(),
+        letter.code,
+        letter.message,
+        extra=record_extra(record),
+    )
+
+
+def record_extra(record: Record) -> dict[str, Any]:
+    """A log call's ``extra=`` naming ``record``'s coordinates (fields of a JSON log line)."""
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset}
 
 
 class Handler(Protocol):
@@ -160,10 +173,16 @@ async def halt(runtime: Runtime, name: str, event: Any, record: Record, exc: Bas
 
 
 def register_agent(
-    runtime: Runtime, topics: str, name: str, handler: Handler, sender: Sender
+    runtime: Runtime,
+    topics: str,
+    name: str,
+    handler: Handler,
+    sender: Sender,
+    counted: Callable[[str], None],
 ) -> None:
     """A ``concurrency=1`` agent over ``runtime.topics[topics]`` that hands each record to
-    ``handler``. Nothing escapes it: a record the handler fails on is dead-lettered
+    ``handler``, then calls ``counted`` with the record's topic (the metrics' input outcomes).
+    Nothing escapes it: a record the handler fails on is dead-lettered
     (``processing_error``) when the failure is the record's (:func:`blames_record`); otherwise,
     or when the dead letter cannot be sent, the worker stops (:func:`halt`) and nothing more is
     processed. The handler's caches are dropped whenever partitions are assigned."""
@@ -181,12 +200,15 @@ def register_agent(
                 if not blames_record(exc):
                     await halt(runtime, name, event, record, exc)
                     return
-                log.exception("%s: failed on %s", name, record.coordinates())
+                log.exception(
+                    "%s: failed on %s", name, record.coordinates(), extra=record_extra(record)
+                )
                 try:
                     await sender.processing_error(record)
                 except Exception as failure:
                     await halt(runtime, name, event, record, failure)
                     return
+            counted(event.message.topic)
 
     @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _forget(app: Any, assigned: Any, **_: Any) -> None:

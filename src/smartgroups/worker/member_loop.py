@@ -60,7 +60,8 @@ from smartgroups.service.ports import Headers, Record
 from smartgroups.wire.deadletter import DeadLetter
 from smartgroups.worker.batch_producer import BATCH_BYTES, BatchProducer
 from smartgroups.worker.batch_table import BatchTable
-from smartgroups.worker.edge import blames_record, send_dead_letter
+from smartgroups.worker.edge import blames_record, record_extra, send_dead_letter
+from smartgroups.worker.metrics import count_members
 from smartgroups.worker.rocks import RocksTable
 from smartgroups.worker.runtime import Runtime
 
@@ -88,10 +89,10 @@ def _checkpoint_key(table: str) -> bytes:
 class BatchPublisher:
     """The service's :class:`~smartgroups.service.ports.Publisher` on the loop's own producer:
     records join per-partition batches (:class:`~smartgroups.worker.batch_producer.BatchProducer`),
-    handed over after each fetched batch and checked at the checkpoint."""
+    handed to the producer and checked at the checkpoint."""
 
     def __init__(self, runtime: Runtime) -> None:
-        self.stats = runtime.stats
+        self.rt = runtime
         self.names = runtime.topology.roles()
         self.batches: BatchProducer  # set when the loop starts
 
@@ -106,7 +107,7 @@ class BatchPublisher:
         await self.batches.append(self.names[role], key, value, partition, headers)
 
     async def dead_letter(self, record: Record, letter: DeadLetter) -> None:
-        await send_dead_letter(self, self.stats, record, letter)
+        await send_dead_letter(self, self.rt, record, letter)
 
 
 class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
@@ -126,6 +127,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.rebalancing = True
         self.offsets: dict[TopicPartition, int] = {}
         self.uncommitted = 0  # records processed since the last checkpoint
+        self.measured: list[tuple[dict[TopicPartition, list[Any]], float]] = []  # for metrics
         self.interval = settings.commit_interval
         self.checkpointed_at = time.monotonic()
         self.next_tick = 0.0  # the first loop turn checks the members due
@@ -145,6 +147,10 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             keep_outbox=False,  # a record is persisted after its outputs are delivered
             inline_scans=True,  # backfills are stepped here, between fetched batches
         )
+        runtime.metrics.backfills.count = lambda p, space: count_members(
+            self.tables["members"], p, space
+        )
+        self.service.on_scan = runtime.metrics.backfills.step
 
     # -- lifecycle (mode) ----------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -217,6 +223,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
     async def _batch(self, batch: dict[TopicPartition, list[Any]]) -> bool:
         """Process one fetched batch and hand its outputs to the producer; False when the worker
         must stop. Called under :attr:`lock`."""
+        started = time.monotonic()
         for tp, messages in batch.items():
             if tp.partition not in self.ready:
                 continue  # revoked since the fetch: its new owner reads it
@@ -228,14 +235,18 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                     if not blames_record(exc):
                         await self._halt(f"could not process {record.coordinates()}", exc)
                         return False
-                    log.exception("members: failed on %s", record.coordinates())
+                    log.exception(
+                        "members: failed on %s", record.coordinates(), extra=record_extra(record)
+                    )
                     await self.publisher.dead_letter(
                         record,
                         DeadLetter("processing_error", "the processor failed on this record"),
                     )
             self.offsets[tp] = messages[-1].offset + 1
             self.uncommitted += len(messages)
+            self.rt.metrics.member_inputs(tp.topic)
         self.rt.stats["batches"] += 1
+        self.measured.append((batch, started))  # measured when its outputs are delivered
         return True
 
     async def _step_scans(self) -> bool:
@@ -304,6 +315,9 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         await self._send_changelog("members")
         await self.batches.submit()
         await self.batches.delivered()
+        for batch, started in self.measured:  # latency: input timestamps to outputs delivered
+            self.rt.metrics.batch(batch, started)
+        self.measured.clear()
         if self.offsets:
             await self.consumer.commit(dict(self.offsets))
             self.offsets.clear()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from smartgroups.service.members import MemberService
 from smartgroups.worker.edge import Sender, register_agent
+from smartgroups.worker.metrics import count_members
 from smartgroups.worker.runtime import Runtime
 
 
@@ -38,4 +39,10 @@ def register(runtime: Runtime) -> None:
         scan_chunk=runtime.settings.scan_chunk,
         stats=runtime.stats,
     )
-    register_agent(runtime, "member_inputs", "members", service, sender)
+    runtime.metrics.backfills.count = lambda partition, space: count_members(
+        runtime.members, partition, space
+    )
+    service.on_scan = runtime.metrics.backfills.step
+    register_agent(
+        runtime, "member_inputs", "members", service, sender, runtime.metrics.member_inputs
+    )

@@ -17,6 +17,7 @@ import faust
 
 from smartgroups.settings import Settings
 from smartgroups.worker.clock import utc_now
+from smartgroups.worker.metrics import Metrics
 from smartgroups.worker.store import PartitionTable
 from smartgroups.worker.topology import Topology
 
@@ -44,3 +45,8 @@ class Runtime:
     """The batch member path's :class:`~smartgroups.worker.member_loop.MemberLoop`, if any."""
     failure: str | None = None
     """Why this worker cannot process any more (set just before it stops); ``None`` while fine."""
+    metrics: Metrics = field(init=False)
+    """The worker's Prometheus metrics (:mod:`smartgroups.worker.metrics`), over ``stats``."""
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(self.topology, self.stats)

@@ -4,6 +4,9 @@
   ``{"ok": bool, "partitions": {"assigned": n, "ready": r}}``, HTTP 200 when ``ok``, else 503
   with a ``"reason"`` saying what the worker waits for or why it cannot work (see
   :func:`health`). Served from the start of the process, before the first assignment.
+* ``GET /metrics`` — Prometheus text format (contract section 8; the series are listed in
+  :mod:`smartgroups.worker.metrics`). Open like ``/v1/health``: it holds counts and partition
+  numbers, never an id or a value.
 * ``GET /stats/`` — counters since start: inputs applied, no-ops, re-delivered, re-routed,
   dead letters by code, transitions, commands accepted and rejected, scanned members.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from smartgroups.worker.metrics import CONTENT_TYPE
 from smartgroups.worker.runtime import Runtime
 
 
@@ -67,12 +71,39 @@ def _crashed_agents(app: Any) -> str | None:
     return None
 
 
+def _consumers(runtime: Runtime) -> list[Any]:
+    """The consumers whose partitions this worker processes: faust's (the definitions, and the
+    members on the agent path) and the member loop's."""
+    consumers: list[Any] = []
+    if runtime.app.consumer is not None and runtime.app.consumer.started:
+        consumers.append(runtime.app.consumer)
+    loop = runtime.member_loop
+    if loop is not None and getattr(loop, "consumer", None) is not None:
+        consumers.append(loop.consumer)
+    return consumers
+
+
+def _owned(runtime: Runtime) -> Any:
+    """Whether a member partition is this worker's now (a backfill of another is forgotten)."""
+    loop = runtime.member_loop
+    if loop is not None:
+        return lambda partition: partition in loop.assigned
+    sources = runtime.topology.sources
+    owned = {tp.partition for tp in runtime.app.assignor.assigned_actives() if tp.topic in sources}
+    return lambda partition: partition in owned
+
+
 def register(runtime: Runtime) -> None:
     app = runtime.app
 
     @app.page("/stats/")
     async def stats(web: Any, request: Any) -> Any:
         return web.json(dict(sorted(runtime.stats.items())))
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        await runtime.metrics.refresh(_consumers(runtime), _owned(runtime))
+        return web.bytes(runtime.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/v1/health")
     async def v1_health(web: Any, request: Any) -> Any:

@@ -110,3 +110,39 @@ def test_banner_names_what_a_newcomer_needs() -> None:
     for part in ("127.0.0.1:19192", "topic prefix t.", "partitions  4", "var/data", ":6070/"):
         assert part in text
     assert "\x1b" not in text and len(text.splitlines()) <= 8
+
+
+def test_json_format_writes_one_object_per_line_with_the_record_coordinates() -> None:
+    import orjson
+
+    stream = io.StringIO()
+    configure_logging("info", stream, as_json=True)
+    edge = logging.getLogger("smartgroups.edge")
+    edge.warning(
+        "dead-lettered %s: %s", "t[3]@7", "decode_error", extra={"partition": 3, "offset": 7}
+    )
+    logging.getLogger("smartgroups.worker").debug("not shown at info")
+    logging.getLogger("faust.tables.recovery").info("[^---Recovery]: Worker ready")
+    try:
+        raise ValueError("boom\nsecond line")
+    except ValueError:
+        edge.exception("failed on %s", "t[0]@1")
+    lines = stream.getvalue().splitlines()
+    records = [orjson.loads(line) for line in lines]
+    assert len(records) == 3
+    first = records[0]
+    assert set(first) == {"time", "level", "logger", "message", "partition", "offset"}
+    assert first["level"] == "WARNING" and first["logger"] == "smartgroups.edge"
+    assert first["message"] == "dead-lettered t[3]@7: decode_error"
+    assert (first["partition"], first["offset"]) == (3, 7)
+    assert first["time"].endswith("Z") and first["time"][10] == "T"
+    assert records[1]["logger"] == "smartgroups.worker" and records[1]["message"] == "Worker ready"
+    assert "ValueError: boom" in records[2]["exception"]
+
+
+def test_log_format_comes_from_the_flag_or_the_variable() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["worker", "--log-format", "json"])
+    assert args.log_format == "json"
+    assert Settings.from_env({"SMARTGROUPS_LOG_FORMAT": "json"}).log_format == "json"
+    assert Settings.from_env({}).log_format == "text"

@@ -302,9 +302,12 @@ class MemberService:
                 partition, job.space, member_id, source, job.offset, change, job.cause, raw=raw
             )
         self.stats["scans.members"] += len(chunk)
+        first, finished = job.after is None, len(chunk) < limit
+        if self.on_scan is not None:
+            self.on_scan(partition, job.space, group_id, first, len(chunk), finished)
         if chunk:
             job.after = chunk[-1][0]
-        return len(chunk), len(chunk) < limit
+        return len(chunk), finished
 
     # -- time ----------------------------------------------------------------------------------
     async def step_due(self, partition: int, limit: int) -> tuple[int, bool]:

@@ -34,7 +34,7 @@ from smartgroups.core.partitioning import partition_for
 from smartgroups.core.record import MemberRecord, OutboxEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import epoch_ms
-from smartgroups.service import record_codec
+from smartgroups.service import index, record_codec
 from smartgroups.service.messages import TICK, TICK_KEY, reroute_value, scan_message, unwrap_reroute
 from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicNames
 from smartgroups.wire.decode import DeadLetter, decode_member_input
@@ -53,7 +53,8 @@ class MemberService:
     """Applies one record of the member side's stream (see the module docstring).
 
     ``members`` holds member records by ``space:member``, ``groups`` each partition's copy of
-    its spaces' groups by ``space:group``, ``due`` the due index (:func:`due_key`).
+    its spaces' groups by ``space:group``, ``due`` the due index (:func:`due_key`), ``index``
+    (when given) the query indexes (:mod:`smartgroups.service.index`).
     ``scan_chunk`` members are decided per backfill or tick step before live inputs get a turn.
     ``stats`` counts what happened (the worker serves it at ``/stats/``).
     """
@@ -69,6 +70,7 @@ class MemberService:
         clock: Clock,
         scan_chunk: int,
         stats: Counter[str],
+        index: Table | None = None,
     ) -> None:
         self.members = members
         self.groups = groups
@@ -78,6 +80,7 @@ class MemberService:
         self.clock = clock
         self.scan_chunk = scan_chunk
         self.stats = stats
+        self.index = index
         self.spaces: dict[tuple[int, str], SpaceGroups] = {}
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -245,6 +248,7 @@ class MemberService:
         now = self.clock()
         now_ms = epoch_ms(now)
         old_due = rec.next_due_ms()
+        indexed = index.before(rec, space) if self.index is not None else None
         transitions = change(rec, space, now)
         outputs = [
             membership_change(space_id, member_id, t, self._entry(space, t.group_id), cause, now_ms)
@@ -258,6 +262,10 @@ class MemberService:
             return
         rec.mark_applied(source, offset)
         self.members.put(partition, key, record_codec.dumps(rec))
+        if self.index is not None and indexed is not None:
+            index.update(
+                self.index, partition, space_id, member_id, space, indexed, rec, transitions
+            )
         self.stats["inputs.applied"] += 1
         self.stats["transitions"] += len(transitions)
         await self._send(space_id, member_id, rec, outputs)

@@ -51,7 +51,7 @@ from smartgroups.worker.runtime import Runtime
 
 log = logging.getLogger("smartgroups.members")
 
-MEMBER_TABLES = ("members", "groups", "due")
+MEMBER_TABLES = ("members", "groups", "due", "index")
 """The member path's tables; each has the changelog topic the topology names for it."""
 
 MAX_RECORDS = 2000
@@ -136,6 +136,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             clock=runtime.clock,
             scan_chunk=settings.scan_chunk,
             stats=runtime.stats,
+            index=self.tables["index"],
         )
 
     # -- lifecycle (mode) ----------------------------------------------------------------------

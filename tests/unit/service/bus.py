@@ -44,15 +44,18 @@ class Bus:
         self.publisher = MemoryPublisher()
         self.stats: Counter[str] = Counter()
         self.members_table = MemoryTable()
+        self.groups_table = MemoryTable()
+        self.index_table = MemoryTable()
         self.members = MemberService(
             members=self.members_table,
-            groups=MemoryTable(),
+            groups=self.groups_table,
             due=MemoryTable(),
             publisher=self.publisher,
             topics=self.names,
             clock=self.clock,
             scan_chunk=scan_chunk,
             stats=self.stats,
+            index=self.index_table,
         )
         self.definitions = DefinitionsService(
             catalogs=MemoryTable(), publisher=self.publisher, topics=self.names, stats=self.stats

@@ -14,6 +14,7 @@
      +-- BrokerError          1  the local development broker failed to fetch, start or stop
      +-- RuleError            1  a group-changes command is rejected (``code``: the contract's)
      +-- PreviewError         2  ``smartgroups preview`` cannot run (bad file, rejected definition)
+     +-- QueryError           1  a query API request cannot be answered (HTTP status and code)
 
 ``smartgroups`` (``smartgroups.cli.main``) prints any of these as one line on stderr,
 ``smartgroups: <cause> (<what to fix>)``, and exits with its ``exit_status``: 2 for every mistake
@@ -102,3 +103,15 @@ class PreviewError(SmartGroupsError):
     def __init__(self, message: str, exit_status: int = 2) -> None:
         super().__init__(message)
         self.exit_status = exit_status
+
+
+class QueryError(SmartGroupsError):
+    """A query API request cannot be answered: the contract's ``code`` (section 7), its HTTP
+    ``status`` and, for ``503 unavailable``, how many seconds to wait (``Retry-After``)."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after

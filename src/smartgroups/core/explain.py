@@ -107,3 +107,15 @@ def status_of(profile: Mapping[str, object]) -> str | None:
     """The profile's status when it is a text, else None."""
     status = profile.get("status")
     return status if isinstance(status, str) else None
+
+
+def member_exists(record: MemberRecord) -> bool:
+    """Whether the query API knows the member: its record holds a profile field, a property
+    value, an answer or a current membership. An erased member does not exist (its record keeps
+    only counters), nor does one only named by static or blacklist commands."""
+    return bool(
+        record.profile
+        or record.properties
+        or record.answers
+        or any(pair.member for pair in record.pairs.values())
+    )

@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from smartgroups.core.explain import member_exists
 from smartgroups.core.membership import Transition
 from smartgroups.core.record import MemberRecord
 from smartgroups.core.space import SpaceGroups
@@ -110,8 +111,9 @@ def listing_of(record: MemberRecord) -> Listing:
 
 
 def blacklisted(record: MemberRecord, space: SpaceGroups) -> Blacklisted:
-    """Where the member is blacklisted now (commands in force on a group that exists)."""
-    if not record.blacklist:
+    """Where the member is blacklisted now (commands in force on a group that exists), if the
+    member exists (:func:`~smartgroups.core.explain.member_exists`)."""
+    if not record.blacklist or not member_exists(record):
         return frozenset()
     found = set()
     for group_id, command in record.blacklist.items():

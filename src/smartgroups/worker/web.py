@@ -69,6 +69,9 @@ def _crashed_agents(app: Any) -> str | None:
 
 def register(runtime: Runtime) -> None:
     app = runtime.app
+    from smartgroups.worker import api
+
+    api.register(runtime)
 
     @app.page("/stats/")
     async def stats(web: Any, request: Any) -> Any:

@@ -52,6 +52,8 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 
 RETRY_AFTER = 2
 """Seconds a client is told to wait when a partition is being restored or moved."""
+FORWARDED = "X-Smartgroups-Forwarded"
+"""Set on a per-member request one worker forwards to another."""
 
 Handler = Callable[[web.Request], Awaitable[Any]]
 
@@ -170,6 +172,9 @@ class Api:
         kind = op["op"]
         if kind == "seen":
             return {"seen": await service.space_seen(space, partitions)}
+        if kind == "entries":
+            found = await service.entries(space, partitions[0]) if partitions else {}
+            return {"entries": [e.to_json() for e in found.values()]}
         if kind == "counts":
             entries = [GroupEntry.from_json(e) for e in op["entries"]]
             counts = await service.counts(space, entries, partitions)
@@ -320,7 +325,7 @@ class Api:
         self.authorize(request, space)
         partition = self.owner(space, member_id)
         if partition not in self.local():
-            return await self.peers.forward(request, partition)
+            return await self.forward(request, partition)
         await self.entries(request, space)  # 404 space_not_found first
         return await self.service.member(space, member_id, partition)
 
@@ -329,11 +334,18 @@ class Api:
         self.authorize(request, space)
         partition = self.owner(space, member_id)
         if partition not in self.local():
-            return await self.peers.forward(request, partition)
+            return await self.forward(request, partition)
         await self.live_group(request)
         return await self.service.explain(
             space, request.match_info["group_id"], member_id, partition
         )
+
+    async def forward(self, request: web.Request, partition: int) -> web.Response:
+        """The owner's answer; a request that was already forwarded is not forwarded again
+        (the owners moved in between: 503)."""
+        if request.headers.get(FORWARDED):
+            raise unavailable(f"partition {partition} is moving between workers; retry")
+        return await self.peers.forward(request, partition)
 
     # -- live preview --------------------------------------------------------------------------
     async def catalog(self, space: str) -> SpaceCatalog:

@@ -46,6 +46,7 @@ from smartgroups.service.ports import Headers, Record
 from smartgroups.wire.deadletter import DeadLetter
 from smartgroups.worker.batch_table import BatchTable
 from smartgroups.worker.edge import blames_record, send_dead_letter
+from smartgroups.worker.peers import address_assignor, advertised
 from smartgroups.worker.rocks import RocksTable
 from smartgroups.worker.runtime import Runtime
 
@@ -152,6 +153,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             session_timeout_ms=15_000,
             heartbeat_interval_ms=3_000,
             max_partition_fetch_bytes=4 << 20,
+            # whole partition numbers per worker, and its HTTP address for the query API
+            partition_assignment_strategy=(address_assignor(advertised(settings)),),
         )
         self.producer = AIOKafkaProducer(
             **options, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=131072
@@ -243,7 +246,9 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.checkpoints.put(partition, _checkpoint_key(table), str(offset).encode())
 
     async def _restore(self, partitions: Iterable[int]) -> None:
-        """Bring each partition's tables to the end of their changelogs."""
+        """Bring each partition's tables to the end of their changelogs: every changelog
+        partition behind is read at once (one assignment), so a restore costs one fetch round
+        trip however many tables and partitions it covers."""
         reader = AIOKafkaConsumer(
             **self.rt.settings.kafka_client_options(),
             group_id=None,
@@ -252,37 +257,44 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         )
         await reader.start()
         try:
-            for partition in sorted(partitions):
-                for name, table in self.tables.items():
-                    restored = await self._restore_one(reader, name, table, partition)
-                    if restored:
-                        self.rt.stats["restored.records"] += restored
+            tables = {
+                TopicPartition(self.rt.topology.changelog(name), partition): (name, partition)
+                for partition in sorted(partitions)
+                for name in self.tables
+            }
+            ends = await reader.end_offsets(list(tables)) if tables else {}
+            behind = {}
+            for tp, (name, partition) in tables.items():
+                start = self._stored_offset(name, partition) + 1
+                if start < ends[tp]:
+                    behind[tp] = start
+            reader.assign(list(behind))
+            for tp, start in behind.items():
+                reader.seek(tp, start)
+            restored = dict.fromkeys(behind, 0)
+            pending = set(behind)
+            while pending:
+                fetched = await reader.getmany(*pending, timeout_ms=1000, max_records=10_000)
+                for tp, messages in fetched.items():
+                    if messages:
+                        name, partition = tables[tp]
+                        self._apply_changelog(name, partition, messages)
+                        restored[tp] += len(messages)
+                for tp in list(pending):
+                    if await reader.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+            for tp, count in restored.items():
+                name, partition = tables[tp]
+                log.info("restored %d %s records of partition %d", count, name, partition)
+                self.rt.stats["restored.records"] += count
         finally:
             await reader.stop()
 
-    async def _restore_one(
-        self, reader: AIOKafkaConsumer, name: str, table: BatchTable, partition: int
-    ) -> int:
-        tp = TopicPartition(self.rt.topology.changelog(name), partition)
-        end = (await reader.end_offsets([tp]))[tp]
-        start = self._stored_offset(name, partition) + 1
-        if start >= end:
-            return 0
-        reader.assign([tp])
-        reader.seek(tp, start)
-        restored = 0
-        while await reader.position(tp) < end:
-            fetched = await reader.getmany(tp, timeout_ms=1000, max_records=10_000)
-            messages = fetched.get(tp, [])
-            if not messages:
-                continue
-            puts = [(m.key, m.value) for m in messages if m.value is not None]
-            deletes = [m.key for m in messages if m.value is None]
-            table.base.write_batch(partition, puts, deletes)
-            restored += len(messages)
-            self._store_offset(name, partition, messages[-1].offset)
-        log.info("restored %d %s records of partition %d", restored, name, partition)
-        return restored
+    def _apply_changelog(self, name: str, partition: int, messages: list[Any]) -> None:
+        puts = [(m.key, m.value) for m in messages if m.value is not None]
+        deletes = [m.key for m in messages if m.value is None]
+        self.tables[name].base.write_batch(partition, puts, deletes)
+        self._store_offset(name, partition, messages[-1].offset)
 
     # -- rebalances (aiokafka's listener) ------------------------------------------------------
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:

@@ -63,6 +63,7 @@ _ENV: dict[str, str] = {
     "web_port": "SMARTGROUPS_WEB_PORT",
     "web_host": "SMARTGROUPS_WEB_HOST",
     "api_tokens_file": "SMARTGROUPS_API_TOKENS_FILE",
+    "api_token": "SMARTGROUPS_API_TOKEN",
     "tick_interval": "SMARTGROUPS_TICK_INTERVAL",
     "scan_chunk": "SMARTGROUPS_SCAN_CHUNK",
     "clock_file": "SMARTGROUPS_CLOCK_FILE",
@@ -98,6 +99,8 @@ class Settings(BaseModel):
     web_port: int = Field(default=6066, ge=1, le=65535)
     web_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
     api_tokens_file: Path | None = None
+    api_token: SecretStr | None = None
+    """The bearer token the CLI's query commands send (environment only, like a password)."""
     insecure_api: bool = False
     """``--insecure-api`` (a flag only): serve the query API on a non-loopback address without
     tokens."""

@@ -9,9 +9,14 @@ the committed OpenAPI document.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import orjson
 import pytest
 from tests.integration.harness import Cluster, WorkerProcess
 from tests.integration.openapi_check import check_answer
@@ -332,3 +337,63 @@ def test_the_openapi_document_is_served(cluster: Cluster) -> None:
     assert status == 200 and doc["openapi"].startswith("3.1")
     assert headers["Content-Type"].startswith("application/json")
     assert quote("/v1/spaces/{space}/preview", safe="/{}") in doc["paths"]
+
+
+def smartgroups(*argv: str, port: int) -> tuple[int, str, str]:
+    env = {**os.environ, "SMARTGROUPS_WEB_PORT": str(port)}
+    env.pop("SMARTGROUPS_API_TOKEN", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "smartgroups", *argv],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+def test_the_cli_asks_a_worker(world: Any, tmp_path: Path) -> None:
+    _, api, population = world
+    staff = [p for p in population if in_staff(p, {"m01", "m02"})]
+    status, out, err = smartgroups("members", SPACE, "staff", "--all", "--json", port=api.port)
+    assert status == 0, err
+    doc = orjson.loads(out)
+    assert [m["member_id"] for m in doc["members"]] == ordered(staff)
+    assert doc["total"] == len(staff)
+    status, out, _ = smartgroups(
+        "members", SPACE, "staff", "--role", "admin", "--limit", "2", port=api.port
+    )
+    admins = ordered(p for p in staff if matches(p, role="admin"))
+    assert status == 0 and "members of acme/staff" in out
+    assert f"{len(admins)} member" in out and admins[0] in out and admins[-1] not in out
+    status, out, _ = smartgroups("explain", SPACE, "staff", "m03", port=api.port)
+    assert status == 0
+    assert out.splitlines() == [
+        "m03 is not in staff (smart group, active)",
+        "✗ eligible status (declined)",
+        "✓ not blacklisted",
+        "conditions, now:",
+        "  ✗ all",
+        '    ✗ profile.email email_domain ["acme.com"]   (actual: "p3@other.org")',
+    ]
+    conditions = tmp_path / "staff.json"
+    conditions.write_text(orjson.dumps({"all": [STAFF]}).decode())
+    status, out, err = smartgroups(
+        "preview", "--live", SPACE, "--conditions", str(conditions), "--json", "--all",
+        "--blacklist", "m04,m05", port=api.port,
+    )  # fmt: skip
+    assert status == 0, err
+    assert [m["member_id"] for m in orjson.loads(out)["members"]] == ordered(
+        p for p in population if in_staff(p, {"m04", "m05"})
+    )
+    status, out, err = smartgroups("members", SPACE, "nope", port=api.port)
+    assert status == 2 and out == ""
+    assert err == "smartgroups: group_not_found: group not found (check the group id: " \
+        "`smartgroups members` needs an existing group)\n"  # fmt: skip
+    status, _, err = smartgroups(
+        "explain", SPACE, "staff", "m04", "--url", "http://127.0.0.1:1", port=1
+    )
+    assert status == 2 and err.startswith(
+        "smartgroups: cannot reach a worker at http://127.0.0.1:1"
+    )
+    assert err.count("\n") == 1

@@ -3,7 +3,10 @@
 * ``smartgroups worker`` — run the processor until SIGTERM/SIGINT;
 * ``smartgroups produce TOPIC FILE.jsonl`` — publish events with the right keys (``-`` = stdin);
 * ``smartgroups tail`` — print an output topic's records as JSON lines (``--topic``);
-* ``smartgroups preview`` — evaluate a group offline over member snapshots.
+* ``smartgroups preview`` — evaluate a group offline over member snapshots, or ``--live`` over
+  the workers' members (the query API);
+* ``smartgroups members SPACE GROUP`` / ``smartgroups explain SPACE GROUP MEMBER`` — ask the
+  workers' query API who is in a group and why a member is in or out.
 
 Connection flags (``--bootstrap-servers``, ``--topic-prefix``, ``--ssl-cafile``, …) override the
 environment variables of the contract; see ``smartgroups.settings``. The SASL password has no
@@ -27,9 +30,16 @@ from smartgroups.errors import SmartGroupsError, UsageError
 
 
 def _commands() -> dict[str, Any]:
-    from smartgroups.cli import preview, produce, tail, worker
+    from smartgroups.cli import preview, produce, query, tail, worker
 
-    return {"worker": worker, "produce": produce, "tail": tail, "preview": preview}
+    return {
+        "worker": worker,
+        "produce": produce,
+        "tail": tail,
+        "preview": preview,
+        "members": query.members,
+        "explain": query.explain,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -147,10 +147,12 @@ def update(
     """Move the member's index entries from ``old`` to what ``record`` holds now."""
     old_listing, old_black = old
     listing = listing_of(record)
-    black = blacklisted(record, space)
+    black = blacklisted(record, space) if record.blacklist or old_black else old_black
+    flipped = _net(transitions, record) if transitions else {}
+    if not flipped and listing == old_listing and black == old_black:
+        return  # most inputs: nothing a listing shows changed
     old_key = sort_key(old_listing, member_id)
     key = sort_key(listing, member_id)
-    flipped = _net(transitions, record)
     pairs = record.pairs
     if listing != old_listing:
         # every entry changes its value and maybe its key

@@ -8,10 +8,10 @@ records on a crash. Keys (``S:G`` is ``{space}:{group_id}``, ``K`` the sort key)
 =====================================  ===================================================
 ``m|S:G|K``                            a current member of the group; value
                                        ``[first_name, last_name, email, role, status,
-                                       since_ms, version]``
+                                       since_ms, version, search]``
 ``b|S:G|{created_seq:020d}|K``         a member blacklisted in the group created at
                                        ``created_seq``; value ``[first_name, last_name,
-                                       email, role, status]``
+                                       email, role, status, null, null, search]``
 ``n|S:G``                              how many ``m|S:G|`` entries the partition holds
 ``c|S:G|{created_seq:020d}``           how many ``b|S:G|{created_seq}|`` entries it holds
 =====================================  ===================================================
@@ -20,6 +20,10 @@ records on a crash. Keys (``S:G`` is ``{space}:{group_id}``, ``K`` the sort key)
 and trimmed; else the email; else the member id), a NUL byte, then the member id. UTF-8 byte
 order is code point order, so byte order is the contract's order (name, then member id) and a
 page is one ordered scan from a cursor: no page reads the whole group.
+
+``search`` is what ``q`` is matched against, folded once when the entry is written: the folded
+first name, last name, display name and email joined by NUL. A ``q`` search reads every entry of
+the group, but most are skipped on their bytes, without decoding (:func:`may_match`).
 
 The blacklist is keyed by the group's creation so that the blacklist of a deleted group never
 shows under a new group with the same id (its commands are void, as the decisions count them).
@@ -103,6 +107,23 @@ def _add(table: Table, partition: int, key: bytes, delta: int) -> None:
         table.put(partition, key, b"%d" % count)
     else:
         table.delete(partition, key)
+
+
+def search_text(listing: Listing, member_id: str) -> str:
+    """The folded texts ``q`` is matched against (see the module docstring)."""
+    first, last, email = listing[0], listing[1], listing[2]
+    texts = [fold(t) for t in (first, last) if isinstance(t, str)]
+    texts.append(display_name(first, last, email, member_id))
+    if isinstance(email, str):
+        texts.append(fold(email))
+    return "\x00".join(texts)
+
+
+def may_match(raw: bytes, q: bytes) -> bool:
+    """False only when an entry's value cannot match the folded ``q`` (its UTF-8 bytes): the
+    value holds the search text, so a match needs ``q`` among its bytes (``q`` holding a
+    character JSON escapes is never ruled out)."""
+    return q in raw or b'"' in q or b"\\" in q or any(c < 0x20 for c in q)
 
 
 def listing_of(record: MemberRecord) -> Listing:
@@ -203,7 +224,8 @@ def _put_member(
     listing: Listing,
     pair: Any,
 ) -> None:
-    value = orjson.dumps([*listing, pair.since_ms, pair.version])
+    member_id = member_id_of(key)
+    value = orjson.dumps([*listing, pair.since_ms, pair.version, search_text(listing, member_id)])
     table.put(partition, group_prefix(space_id, group_id) + key, value)
 
 
@@ -216,4 +238,5 @@ def _put_black(
     key: bytes,
     listing: Listing,
 ) -> None:
-    table.put(partition, blacklist_prefix(space_id, group_id, seq) + key, orjson.dumps(listing))
+    value = orjson.dumps([*listing, None, None, search_text(listing, member_id_of(key))])
+    table.put(partition, blacklist_prefix(space_id, group_id, seq) + key, value)

@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 
 from smartgroups.core.conditions import Condition, compile_condition
-from smartgroups.core.explain import explain, member_exists, snapshot_of
+from smartgroups.core.explain import explain, member_exists
 from smartgroups.core.ids import member_key, space_prefix
 from smartgroups.core.outputs import iso_ms
 from smartgroups.core.record import MemberRecord
@@ -143,7 +143,7 @@ class Filters:
         return self.q is None and self.statuses is None and self.roles is None
 
     def match(self, listing: Sequence[object], member_id: str) -> bool:
-        first, last, email, role, status = listing[:5]
+        role, status = listing[3], listing[4]
         if self.statuses is not None and not (
             isinstance(status, str) and fold(status) in self.statuses
         ):
@@ -153,10 +153,10 @@ class Filters:
         q = self.q
         if q is None:
             return True
-        texts = [t for t in (first, last, email) if isinstance(t, str)]
-        if any(q in fold(t) for t in texts):
-            return True
-        return q in index.display_name(first, last, email, member_id)
+        search = listing[7] if len(listing) > 7 else None
+        if not isinstance(search, str):
+            search = index.search_text(tuple(listing[:5]), member_id)
+        return any(q in text for text in search.split("\x00"))
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -398,7 +398,10 @@ class QueryService:
                 return self.index.scan(partition, prefix, after=start, limit=self.slice)
 
             rows = await self._read(partition, read)
+            q = filters.q.encode() if filters.q is not None else None
             for key, raw in rows:
+                if q is not None and not index.may_match(raw, q):
+                    continue
                 sort = key[len(prefix) :]
                 value = orjson.loads(raw)
                 member_id = index.member_id_of(sort)
@@ -473,13 +476,13 @@ class QueryService:
                     member_id = key[len(prefix) :].decode()
                     if member_id in blacklist:
                         continue
-                    rec = record_codec.loads(raw)
-                    if not rec.eligible or not member_exists(rec):
+                    snapshot = record_codec.snapshot(raw)  # no full record: profile first
+                    if snapshot is None:  # not eligible (hence not a member that counts)
                         continue
-                    listing = index.listing_of(rec)
+                    listing = tuple(snapshot.profile.get(f) for f in index.LISTING_FIELDS)
                     if not filters.match(listing, member_id):
                         continue
-                    if not predicate(snapshot_of(rec), now):
+                    if not predicate(snapshot, now):
                         continue
                     sort = index.sort_key(listing, member_id)
                     collected.add(sort, partial(member_doc, member_id, listing, None, None))

@@ -46,13 +46,14 @@ def rebuilt(bus: Bus) -> dict[int, dict[bytes, bytes]]:
             sort = index.sort_key(listing, member_id)
             for group_id, pair in rec.pairs.items():
                 if pair.member:
-                    value = orjson.dumps([*listing, pair.since_ms, pair.version])
+                    search = index.search_text(listing, member_id)
+                    value = orjson.dumps([*listing, pair.since_ms, pair.version, search])
                     entries[index.group_prefix(space_id, group_id) + sort] = value
                     count = index.count_key(space_id, group_id)
                     entries[count] = b"%d" % (int(entries.get(count, b"0")) + 1)
             for group_id, seq in index.blacklisted(rec, space):
                 entries[index.blacklist_prefix(space_id, group_id, seq) + sort] = orjson.dumps(
-                    listing
+                    [*listing, None, None, index.search_text(listing, member_id)]
                 )
                 count = index.blacklist_count_key(space_id, group_id, seq)
                 entries[count] = b"%d" % (int(entries.get(count, b"0")) + 1)

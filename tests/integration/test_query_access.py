@@ -65,6 +65,14 @@ def test_tokens_open_their_spaces_and_nothing_else(cluster: Cluster, tmp_path: P
         body={"op": {"op": "seen", "space": "acme"}, "partitions": [0]},
     )
     assert internal[0] == 401
+    listing = {"op": "listing", "space": "acme", "group_id": "g", "created_seq": 0,
+               "memberships": True, "limit": 5}  # fmt: skip
+    for token, status in (("tok-globex-55de", 404), ("tok-acme-7f3a", 200)):
+        answer = call(
+            port, "/v1/internal/part", method="POST", token=token,
+            body={"op": listing, "partitions": list(range(cluster.partitions))},
+        )  # fmt: skip
+        assert answer[0] == status, answer
     log = worker.log_path.read_text(errors="replace")
     assert not any(t in log for t in ("tok-acme-7f3a", "tok-all-91bc", "tok-globex-55de"))
 

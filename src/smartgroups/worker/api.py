@@ -189,9 +189,19 @@ class Api:
         after = decode_cursor(op.get("cursor"))
         limit = int(op["limit"])
         if kind == "listing":
+            # keys are derived here from the space the caller is authorized for, never taken
+            # from the request: a token for one space cannot read another space's index
+            gid, seq = str(op["group_id"]), int(op["created_seq"])
+            if not is_id(gid):
+                raise invalid("malformed internal request")
+            if op["memberships"]:
+                prefix, count = index.group_prefix(space, gid), index.count_key(space, gid)
+            else:
+                prefix = index.blacklist_prefix(space, gid, seq)
+                count = index.blacklist_count_key(space, gid, seq)
             partial = await service.listing(
-                op["prefix"].encode(),
-                op["count_key"].encode(),
+                prefix,
+                count,
                 filters,
                 after,
                 limit,
@@ -228,7 +238,10 @@ class Api:
         local = set(self.local())
         if not set(partitions) <= local:
             raise unavailable("those partitions moved to another worker; retry")
-        return await self.part(op, partitions)
+        try:
+            return await self.part(op, partitions)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise invalid("malformed internal request") from None
 
     # -- spaces and groups ---------------------------------------------------------------------
     async def entries(self, request: web.Request, space: str) -> dict[str, GroupEntry]:
@@ -291,17 +304,11 @@ class Api:
     async def listing(self, request: web.Request, memberships: bool) -> dict[str, Any]:
         space, entry = await self.live_group(request)
         params = self.page_params(request.query)
-        gid = entry.group.group_id
-        if memberships:
-            prefix, count = index.group_prefix(space, gid), index.count_key(space, gid)
-        else:
-            prefix = index.blacklist_prefix(space, gid, entry.created_seq)
-            count = index.blacklist_count_key(space, gid, entry.created_seq)
         op = {
             "op": "listing",
             "space": space,
-            "prefix": prefix.decode(),
-            "count_key": count.decode(),
+            "group_id": entry.group.group_id,
+            "created_seq": entry.created_seq,
             "memberships": memberships,
             **params,
         }

@@ -23,7 +23,7 @@ page is one ordered scan from a cursor: no page reads the whole group.
 
 ``search`` is what ``q`` is matched against, folded once when the entry is written: the folded
 first name, last name, display name and email joined by NUL. A ``q`` search reads every entry of
-the group, but most are skipped on their bytes, without decoding (:func:`may_match`).
+the group, but most are skipped on their bytes, without decoding (:func:`prefilter`).
 
 The blacklist is keyed by the group's creation so that the blacklist of a deleted group never
 shows under a new group with the same id (its commands are void, as the decisions count them).
@@ -119,11 +119,12 @@ def search_text(listing: Listing, member_id: str) -> str:
     return "\x00".join(texts)
 
 
-def may_match(raw: bytes, q: bytes) -> bool:
-    """False only when an entry's value cannot match the folded ``q`` (its UTF-8 bytes): the
-    value holds the search text, so a match needs ``q`` among its bytes (``q`` holding a
-    character JSON escapes is never ruled out)."""
-    return q in raw or b'"' in q or b"\\" in q or any(c < 0x20 for c in q)
+def prefilter(q: str) -> bytes | None:
+    """The bytes an entry's value must hold to match the folded ``q`` (the value holds the
+    search text), or None when ``q`` holds a character JSON escapes (no byte prefilter)."""
+    if '"' in q or "\\" in q or any(ord(c) < 0x20 for c in q):
+        return None
+    return q.encode()
 
 
 def listing_of(record: MemberRecord) -> Listing:

@@ -392,24 +392,26 @@ class QueryService:
         memberships: bool,
     ) -> None:
         last: bytes | None = None
+        needle = index.prefilter(filters.q) if filters.q is not None else None
         while True:
 
             def read(start: bytes | None = last) -> list[tuple[bytes, bytes]]:
                 return self.index.scan(partition, prefix, after=start, limit=self.slice)
 
             rows = await self._read(partition, read)
-            q = filters.q.encode() if filters.q is not None else None
+            if not rows:
+                return
+            full, last = len(rows) == self.slice, rows[-1][0]
+            if needle is not None:  # skip, undecoded, the entries whose bytes cannot match
+                rows = [row for row in rows if needle in row[1]]
             for key, raw in rows:
-                if q is not None and not index.may_match(raw, q):
-                    continue
                 sort = key[len(prefix) :]
                 value = orjson.loads(raw)
                 member_id = index.member_id_of(sort)
                 if filters.match(value, member_id):
                     collected.add(sort, partial(_doc, sort, raw, memberships))
-            if len(rows) < self.slice:
+            if not full:
                 return
-            last = rows[-1][0]
 
     # -- one member ----------------------------------------------------------------------------
     async def record(self, space_id: str, member_id: str, partition: int) -> MemberRecord:

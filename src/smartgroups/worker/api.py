@@ -413,5 +413,11 @@ def register(runtime: Runtime) -> Api:
     settings = runtime.settings
     tokens = Tokens.load(settings.api_tokens_file) if settings.api_tokens_file else None
     api = Api(runtime, tokens)
-    api.register(runtime.app.web.web_app.router)  # type: ignore[attr-defined]
+    web_app = runtime.app.web.web_app  # type: ignore[attr-defined]
+    api.register(web_app.router)
+
+    async def close_peers(_: web.Application) -> None:
+        await api.peers.close()
+
+    web_app.on_cleanup.append(close_peers)  # when faust stops its web server
     return api

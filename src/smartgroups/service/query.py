@@ -481,10 +481,10 @@ class QueryService:
                     snapshot = record_codec.snapshot(raw)  # no full record: profile first
                     if snapshot is None:  # not eligible (hence not a member that counts)
                         continue
-                    listing = tuple(snapshot.profile.get(f) for f in index.LISTING_FIELDS)
-                    if not filters.match(listing, member_id):
-                        continue
                     if not predicate(snapshot, now):
+                        continue
+                    listing = tuple(snapshot.profile.get(f) for f in index.LISTING_FIELDS)
+                    if not filters.empty and not filters.match(listing, member_id):
                         continue
                     sort = index.sort_key(listing, member_id)
                     collected.add(sort, partial(member_doc, member_id, listing, None, None))

@@ -4,7 +4,7 @@
         [--members 20000] [--groups 20] [--rate 200] [--seconds 30] [--qps 50]
 
 One worker (8 partitions, the batch member path) over ``bench.workload``'s space: definitions,
-then the members, drained. Then two open-loop latency runs of ``--seconds`` at ``--rate``
+then the members, drained. Then three open-loop latency runs of ``--seconds`` at ``--rate``
 input events per second (``bench.latency``: intended send time to output consumed), alone,
 then while a client sends ``--qps`` query requests per second to the worker, then alone again
 (the spread of the two alone runs is the machine's noise). The queries are, in turn: the first

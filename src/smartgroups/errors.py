@@ -16,6 +16,7 @@
      +-- PreviewError         2  ``smartgroups preview`` cannot run (bad file, rejected definition)
      +-- NotRunning           2  an operation needs the app's workers and none is running
      +-- Unfinished           1  an operation the workers run did not report back in time
+     +-- QueryError           1  a query API request cannot be answered (HTTP status and code)
 
 ``smartgroups`` (``smartgroups.cli.main``) prints any of these as one line on stderr,
 ``smartgroups: <cause> (<what to fix>)``, and exits with its ``exit_status``: 2 for every mistake
@@ -118,3 +119,17 @@ class NotRunning(SmartGroupsError):
 
 class Unfinished(SmartGroupsError):
     """The workers did not report the end of an operation in time (it goes on without the CLI)."""
+
+    exit_status = 1
+
+
+class QueryError(SmartGroupsError):
+    """A query API request cannot be answered: the contract's ``code`` (section 7), its HTTP
+    ``status`` and, for ``503 unavailable``, how many seconds to wait (``Retry-After``)."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after

@@ -66,6 +66,9 @@ _ENV: dict[str, str] = {
     "app_id": "SMARTGROUPS_APP_ID",
     "data_dir": "SMARTGROUPS_DATA_DIR",
     "web_port": "SMARTGROUPS_WEB_PORT",
+    "web_host": "SMARTGROUPS_WEB_HOST",
+    "api_tokens_file": "SMARTGROUPS_API_TOKENS_FILE",
+    "api_token": "SMARTGROUPS_API_TOKEN",
     "tick_interval": "SMARTGROUPS_TICK_INTERVAL",
     "scan_chunk": "SMARTGROUPS_SCAN_CHUNK",
     "commit_interval": "SMARTGROUPS_COMMIT_INTERVAL",
@@ -101,6 +104,13 @@ class Settings(BaseModel):
     app_id: str = Field(default="smartgroups", pattern=r"^[A-Za-z0-9._-]{1,200}$")
     data_dir: Path = Path("./var/data")
     web_port: int = Field(default=6066, ge=1, le=65535)
+    web_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    api_tokens_file: Path | None = None
+    api_token: SecretStr | None = None
+    """The bearer token the CLI's query commands send (environment only, like a password)."""
+    insecure_api: bool = False
+    """``--insecure-api`` (a flag only): serve the query API on a non-loopback address without
+    tokens."""
     tick_interval: float = Field(default=1.0, gt=0, le=60)
     scan_chunk: int = Field(default=500, ge=1, le=100_000)
     commit_interval: float = Field(default=0.1, gt=0, le=60)

@@ -146,7 +146,7 @@ def test_a_first_start_on_a_cold_broker_processes_every_record(cold: Cluster) ->
     changelogs = {t: p for t, p in topics_of(cold).items() if t.endswith("-changelog")}
     assert changelogs == {
         f"{cold.prefix}sg-{table}-changelog": n
-        for table in ("members", "groups", "due", "catalogs")
+        for table in ("members", "groups", "due", "catalogs", "index")
     }
 
 
@@ -193,7 +193,7 @@ def test_a_topic_that_does_not_fit_stops_the_worker_before_anything_is_created(
     leader = f"{cluster.prefix}sg-__assignor-__leader"
     assert created.pop(leader) == 1
     assert set(created.values()) == {wrong}
-    assert len(created) == 16  # 12 contract and internal topics, 4 changelogs
+    assert len(created) == 17  # 12 contract and internal topics, 5 changelogs
     sc = Scenario(cluster, "fixed")
     define_and_fill(sc)
     assert_all_processed(cluster, sc)

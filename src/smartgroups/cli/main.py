@@ -3,7 +3,10 @@
 * ``smartgroups worker`` — run the processor until SIGTERM/SIGINT;
 * ``smartgroups produce TOPIC FILE.jsonl`` — publish events with the right keys (``-`` = stdin);
 * ``smartgroups tail`` — print an output topic's records as JSON lines (``--topic``);
-* ``smartgroups preview`` — evaluate a group offline over member snapshots;
+* ``smartgroups preview`` — evaluate a group offline over member snapshots, or ``--live`` over
+  the workers' members (the query API);
+* ``smartgroups members SPACE GROUP`` / ``smartgroups explain SPACE GROUP MEMBER`` — ask the
+  workers' query API who is in a group and why a member is in or out;
 * ``smartgroups status`` — the app's workers, partitions, lag and backfills (``--watch``);
 * ``smartgroups reset`` — rewind the app's consumer groups on the input topics;
 * ``smartgroups reconcile`` — re-decide every member of a scope, emit only the differences;
@@ -35,6 +38,7 @@ def _commands() -> dict[str, Any]:
         deadletters,
         preview,
         produce,
+        query,
         reconcile,
         reset,
         status,
@@ -51,6 +55,8 @@ def _commands() -> dict[str, Any]:
         "reset": reset,
         "reconcile": reconcile,
         "dead-letters": deadletters,
+        "members": query.members,
+        "explain": query.explain,
     }
 
 

@@ -43,10 +43,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from smartgroups.cli import query
 from smartgroups.cli.relative import relative_instant, resolve_relative
 from smartgroups.core.catalog import Group, SpaceCatalog
 from smartgroups.core.commands import parse_command
@@ -108,8 +110,8 @@ def add_parser(commands: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--definitions", required=True, metavar="DEFS.jsonl")
-    parser.add_argument("--members", required=True, metavar="MEMBERS.jsonl")
+    parser.add_argument("--definitions", metavar="DEFS.jsonl", help="offline: the definitions")
+    parser.add_argument("--members", metavar="MEMBERS.jsonl", help="offline: member snapshots")
     parser.add_argument("--group", metavar="ID", help="default: the last group created in DEFS")
     parser.add_argument("--space", help="the space of --group when several spaces have it")
     parser.add_argument(
@@ -117,6 +119,16 @@ def add_parser(commands: Any) -> None:
         metavar="TS",
         help="RFC 3339 instant, or relative like now+30d (default: now)",
     )
+    live = parser.add_argument_group(
+        "live preview: over the workers' live members, with the query API"
+    )
+    live.add_argument("--live", metavar="SPACE", help="preview in SPACE over the live members")
+    live.add_argument(
+        "--conditions", type=Path, metavar="FILE", help="the condition tree (JSON; - for stdin)"
+    )
+    live.add_argument("--blacklist", metavar="IDS", help="comma-separated member ids to leave out")
+    query.add_filter_flags(live)
+    query.add_api_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,6 +136,13 @@ def run(args: argparse.Namespace) -> int:
 
     Raises :class:`PreviewError` (exit status 2) for unreadable input or a rejected command.
     """
+    if args.live:
+        return query.run_live_preview(args)
+    if not args.definitions or not args.members:
+        raise PreviewError(
+            "preview needs --definitions and --members (offline), or --live SPACE --conditions "
+            "FILE (over the workers' live members)"
+        )
     now = _now(args.now)
     definitions = load_definitions(args.definitions, now)
     space, group = definitions.target(args.group, args.space)

@@ -31,6 +31,21 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--data-dir", type=Path, help="local RocksDB state [SMARTGROUPS_DATA_DIR]")
     parser.add_argument("--web-port", type=int, help="HTTP port [SMARTGROUPS_WEB_PORT]")
     parser.add_argument(
+        "--web-host", help="address the HTTP server binds, default 127.0.0.1 [SMARTGROUPS_WEB_HOST]"
+    )
+    parser.add_argument(
+        "--api-tokens-file",
+        type=Path,
+        metavar="FILE",
+        help="query API tokens, 'TOKEN SPACE[,SPACE...]' per line [SMARTGROUPS_API_TOKENS_FILE]",
+    )
+    parser.add_argument(
+        "--insecure-api",
+        action="store_true",
+        default=None,
+        help="serve the query API on a non-loopback address without tokens",
+    )
+    parser.add_argument(
         "--tick-interval", type=float, help="seconds between time ticks [SMARTGROUPS_TICK_INTERVAL]"
     )
     parser.add_argument(
@@ -57,6 +72,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import faust
 
+    from smartgroups.worker.access import Tokens, check_bind
     from smartgroups.worker.app import create_app
     from smartgroups.worker.clock import OffsetClock, utc_now
     from smartgroups.worker.topology import Topology, ensure_topics
@@ -67,7 +83,13 @@ def run(args: argparse.Namespace) -> int:
         web_port=args.web_port,
         tick_interval=args.tick_interval,
         log_format=args.log_format,
+        web_host=args.web_host,
+        api_tokens_file=args.api_tokens_file,
+        insecure_api=args.insecure_api,
     )
+    check_bind(settings.web_host, settings.api_tokens_file, settings.insecure_api)
+    if settings.api_tokens_file is not None:
+        Tokens.load(settings.api_tokens_file)  # a bad file stops the start, in one line
     # The worker's first contact with Kafka is deep in the topic check, then faust: connect once
     # first, so a wrong address, TLS setting or SASL login is one line within the bound.
     check_reachable(settings)

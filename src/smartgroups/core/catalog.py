@@ -369,6 +369,26 @@ class SpaceCatalog:
         group_id = self._slugs.get(slug)
         return None if group_id is None else self._groups[group_id]
 
+    def preview_group(self, raw: object) -> Group:
+        """The smart group (id ``preview``) that ``raw`` conditions would make if it were created
+        now, validated exactly as ``group.created`` validates them (any existing group may be
+        named); raises :class:`~smartgroups.errors.RuleError` with the same code and message.
+        Its JSON carries the definitions it needs, so any worker can evaluate it."""
+        if raw is None:
+            raise RuleError("invalid", "'conditions' is required for a smart group")
+        conditions = parse_conditions(raw, _ParseSchema(self, ""))
+        refs = references(conditions)
+        return Group(
+            group_id="preview",
+            name="preview",
+            kind="smart",
+            slug="preview",
+            conditions=conditions,
+            conditions_raw=raw,
+            references=refs,
+            schema=self._snapshot(refs),
+        )
+
     def resolve(self, field: str) -> FieldSpec | None:
         """The spec of any field name (``profile.*``, ``groups``, ``property.*``, ``answer.*``)."""
         builtin = PROFILE_FIELDS.get(field)

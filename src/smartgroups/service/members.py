@@ -34,7 +34,7 @@ from smartgroups.core.partitioning import partition_for
 from smartgroups.core.record import MemberRecord, OutboxEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import epoch_ms
-from smartgroups.service import blacklists, reconcile, record_codec, segments
+from smartgroups.service import blacklists, index, reconcile, record_codec, segments
 from smartgroups.service.messages import TICK, TICK_KEY, reroute_value, scan_message, unwrap_reroute
 from smartgroups.service.ports import Clock, Publisher, Record, Table, TopicNames
 from smartgroups.service.scans import (
@@ -62,7 +62,8 @@ class MemberService:
     """Applies one record of the member side's stream (see the module docstring).
 
     ``members`` holds member records by ``space:member``, ``groups`` each partition's copy of
-    its spaces' groups by ``space:group``, ``due`` the due index (:func:`due_key`).
+    its spaces' groups by ``space:group``, ``due`` the due index (:func:`due_key`), ``index``
+    (when given) the query indexes (:mod:`smartgroups.service.index`).
     ``scan_chunk`` members are decided per backfill or tick step before live inputs get a turn.
     ``stats`` counts what happened (the worker serves it at ``/stats/``).
 
@@ -89,6 +90,7 @@ class MemberService:
         stats: Counter[str],
         keep_outbox: bool = True,
         inline_scans: bool = False,
+        index: Table | None = None,
     ) -> None:
         self.members = members
         self.groups = groups
@@ -101,6 +103,7 @@ class MemberService:
         self.keep_outbox = keep_outbox
         self.inline_scans = inline_scans
         self.scans: dict[int, dict[bytes, ScanJob]] = {}  # partition -> jobs by key
+        self.index = index
         self.spaces: dict[tuple[int, str], SpaceGroups] = {}
         self.on_scan: ScanHook | None = None
         """Told of each backfill step (the worker's progress metrics), if set."""
@@ -381,6 +384,7 @@ class MemberService:
         now = self.clock()
         now_ms = epoch_ms(now)
         old_due = rec.next_due_ms()
+        indexed = index.before(rec, space) if self.index is not None else None
         transitions = change(rec, space, now)
         outputs = [
             membership_change(space_id, member_id, t, self._entry(space, t.group_id), cause, now_ms)
@@ -399,6 +403,10 @@ class MemberService:
             return
         rec.mark_applied(source, offset)
         self.members.put(partition, key, record_codec.dumps(rec))
+        if self.index is not None and indexed is not None:
+            index.update(
+                self.index, partition, space_id, member_id, space, indexed, rec, transitions
+            )
         self.stats["inputs.applied"] += 1
         self.stats["transitions"] += len(transitions)
         for transition in transitions:

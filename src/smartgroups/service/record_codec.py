@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import orjson
 
+from smartgroups.core.fields import is_eligible
 from smartgroups.core.record import MemberRecord
+from smartgroups.core.snapshot import MemberSnapshot
 
 _EMPTY_OUTBOX = b"[]"
 
@@ -26,3 +28,14 @@ def loads(raw: bytes) -> MemberRecord:
     """The record :func:`dumps` wrote (its outbox stays encoded until used)."""
     state, _, outbox = raw.partition(b"\n")
     return MemberRecord.from_docs(orjson.loads(state), outbox or _EMPTY_OUTBOX, orjson.loads)
+
+
+def snapshot(raw: bytes) -> MemberSnapshot | None:
+    """The condition view of a stored record when its status is eligible, else None, without
+    building the record (the live preview reads every member of a space this way)."""
+    state = orjson.loads(raw.partition(b"\n")[0])
+    profile = state["p"]
+    if not is_eligible(profile):
+        return None
+    groups = frozenset(g for g, pair in state["m"].items() if pair[0])
+    return MemberSnapshot(profile, state["v"], state["a"], groups)

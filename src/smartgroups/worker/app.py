@@ -94,9 +94,10 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         web_enabled=True,
         web_port=settings.web_port,
         # web_bind is the address faust listens on (its default is every interface, 0.0.0.0);
-        # web_host only the one it advertises. The API serves personal data: loopback only.
-        web_bind="127.0.0.1",
-        web_host="127.0.0.1",
+        # web_host only the one it advertises. The API serves personal data: loopback unless
+        # SMARTGROUPS_WEB_HOST says otherwise (with tokens, or --insecure-api; see worker.access).
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
         web_tables_enabled=False,
         web_in_thread=False,
     )

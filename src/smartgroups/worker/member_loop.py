@@ -21,9 +21,9 @@ stops. One changelog record per key changed since the last checkpoint
 (``{app}-{table}-changelog``, the key's partition), in an order that keeps the changelogs
 consistent wherever a crash cuts it:
 
-1. the outputs and the changelogs of the derived tables (group copies, due index) are delivered
-   (no output leaves before: what consumers see of work that a crash then undoes is bounded by
-   one checkpoint, whose inputs are read again);
+1. the outputs and the changelogs of the derived tables (group copies, due index, listing
+   index) are delivered (no output leaves before: what consumers see of work that a crash then
+   undoes is bounded by one checkpoint, whose inputs are read again);
 2. then the member records' changelog is delivered -- a member record names the inputs it has
    applied, so a record in the changelog implies its outputs and its due entries are there;
 3. then the input offsets are committed;
@@ -62,18 +62,19 @@ from smartgroups.worker.batch_producer import BATCH_BYTES, BatchProducer
 from smartgroups.worker.batch_table import BatchTable
 from smartgroups.worker.edge import blames_record, record_extra, send_dead_letter
 from smartgroups.worker.metrics import count_members
+from smartgroups.worker.peers import address_assignor, advertised
 from smartgroups.worker.rocks import RocksTable
 from smartgroups.worker.runtime import Runtime
 
 log = logging.getLogger("smartgroups.members")
 
-MEMBER_TABLES = ("members", "groups", "due")
+MEMBER_TABLES = ("members", "groups", "due", "index")
 """The member path's tables; each has the changelog topic the topology names for it."""
 
 MAX_RECORDS = 2000
 """Records per fetched batch at most (``getmany``'s ``max_records``)."""
 
-DERIVED_TABLES = ("groups", "due")
+DERIVED_TABLES = ("groups", "due", "index")
 """Tables whose changelogs are delivered before the member records' (checkpoint order)."""
 
 CHECKPOINT_RECORDS = 50_000
@@ -146,6 +147,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             stats=runtime.stats,
             keep_outbox=False,  # a record is persisted after its outputs are delivered
             inline_scans=True,  # backfills are stepped here, between fetched batches
+            index=self.tables["index"],
         )
         runtime.metrics.backfills.count = lambda p, space: count_members(
             self.tables["members"], p, space
@@ -165,6 +167,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             session_timeout_ms=15_000,
             heartbeat_interval_ms=3_000,
             max_partition_fetch_bytes=4 << 20,
+            # whole partition numbers per worker, and its HTTP address for the query API
+            partition_assignment_strategy=(address_assignor(advertised(settings)),),
         )
         self.producer = AIOKafkaProducer(
             **options,
@@ -348,7 +352,9 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.checkpoints.put(partition, _checkpoint_key(table), str(offset).encode())
 
     async def _restore(self, partitions: Iterable[int]) -> None:
-        """Bring each partition's tables to the end of their changelogs."""
+        """Bring each partition's tables to the end of their changelogs: every changelog
+        partition behind is read at once (one assignment), so a restore costs one fetch round
+        trip however many tables and partitions it covers."""
         reader = AIOKafkaConsumer(
             **self.rt.settings.kafka_client_options(),
             group_id=None,
@@ -357,37 +363,44 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         )
         await reader.start()
         try:
-            for partition in sorted(partitions):
-                for name, table in self.tables.items():
-                    restored = await self._restore_one(reader, name, table, partition)
-                    if restored:
-                        self.rt.stats["restored.records"] += restored
+            tables = {
+                TopicPartition(self.rt.topology.changelog(name), partition): (name, partition)
+                for partition in sorted(partitions)
+                for name in self.tables
+            }
+            ends = await reader.end_offsets(list(tables)) if tables else {}
+            behind = {}
+            for tp, (name, partition) in tables.items():
+                start = self._stored_offset(name, partition) + 1
+                if start < ends[tp]:
+                    behind[tp] = start
+            reader.assign(list(behind))
+            for tp, start in behind.items():
+                reader.seek(tp, start)
+            restored = dict.fromkeys(behind, 0)
+            pending = set(behind)
+            while pending:
+                fetched = await reader.getmany(*pending, timeout_ms=1000, max_records=10_000)
+                for tp, messages in fetched.items():
+                    if messages:
+                        name, partition = tables[tp]
+                        self._apply_changelog(name, partition, messages)
+                        restored[tp] += len(messages)
+                for tp in list(pending):
+                    if await reader.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+            for tp, count in restored.items():
+                name, partition = tables[tp]
+                log.info("restored %d %s records of partition %d", count, name, partition)
+                self.rt.stats["restored.records"] += count
         finally:
             await reader.stop()
 
-    async def _restore_one(
-        self, reader: AIOKafkaConsumer, name: str, table: BatchTable, partition: int
-    ) -> int:
-        tp = TopicPartition(self.rt.topology.changelog(name), partition)
-        end = (await reader.end_offsets([tp]))[tp]
-        start = self._stored_offset(name, partition) + 1
-        if start >= end:
-            return 0
-        reader.assign([tp])
-        reader.seek(tp, start)
-        restored = 0
-        while await reader.position(tp) < end:
-            fetched = await reader.getmany(tp, timeout_ms=1000, max_records=10_000)
-            messages = fetched.get(tp, [])
-            if not messages:
-                continue
-            puts = [(m.key, m.value) for m in messages if m.value is not None]
-            deletes = [m.key for m in messages if m.value is None]
-            table.base.write_batch(partition, puts, deletes)
-            restored += len(messages)
-            self._store_offset(name, partition, messages[-1].offset)
-        log.info("restored %d %s records of partition %d", restored, name, partition)
-        return restored
+    def _apply_changelog(self, name: str, partition: int, messages: list[Any]) -> None:
+        puts = [(m.key, m.value) for m in messages if m.value is not None]
+        deletes = [m.key for m in messages if m.value is None]
+        self.tables[name].base.write_batch(partition, puts, deletes)
+        self._store_offset(name, partition, messages[-1].offset)
 
     # -- rebalances (aiokafka's listener) ------------------------------------------------------
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:

@@ -59,6 +59,9 @@ MEMBER_TOPICS = MEMBER_INPUTS
 TABLES = ("members", "groups", "due", "catalogs")
 """The worker's faust tables; each has a compacted changelog topic (see the module docstring)."""
 
+QUERY_TABLES = ("index",)
+"""Tables only the batch member loop keeps (the query API's indexes), with their changelogs."""
+
 _UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
 _TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS (another worker created it first)
 
@@ -122,7 +125,8 @@ class Topology:
 
     def changelog(self, table: str) -> str:
         """The changelog topic of ``table`` (``{app}-{table}-changelog``), written by faust for
-        its tables and by the member loop for its own (``members``, ``groups``, ``due``)."""
+        its tables and by the member loop for its own (``members``, ``groups``, ``due``,
+        ``index``)."""
         return f"{self.app_id}-{table}-changelog"
 
     @property
@@ -172,7 +176,7 @@ class Topology:
             TopicSpec(self.segment_state, n, compacted=True),
             TopicSpec(self.fanout, n),
             TopicSpec(self.commands, n),
-            *(TopicSpec(self.changelog(t), n, compacted=True) for t in TABLES),
+            *(TopicSpec(self.changelog(t), n, compacted=True) for t in (*TABLES, *QUERY_TABLES)),
             TopicSpec(self.leader, 1),
         ]
 

@@ -95,6 +95,9 @@ def _owned(runtime: Runtime) -> Any:
 
 def register(runtime: Runtime) -> None:
     app = runtime.app
+    from smartgroups.worker import api
+
+    api.register(runtime)
 
     @app.page("/stats/")
     async def stats(web: Any, request: Any) -> Any:

@@ -46,9 +46,11 @@ class Bus:
         self.publisher = MemoryPublisher()
         self.stats: Counter[str] = Counter()
         self.members_table = MemoryTable()
+        self.groups_table = MemoryTable()
+        self.index_table = MemoryTable()
         self.members = MemberService(
             members=self.members_table,
-            groups=MemoryTable(),
+            groups=self.groups_table,
             due=MemoryTable(),
             publisher=self.publisher,
             topics=self.names,
@@ -57,6 +59,7 @@ class Bus:
             stats=self.stats,
             keep_outbox=not inline_scans,
             inline_scans=inline_scans,
+            index=self.index_table,
         )
         self.scan_chunk = scan_chunk
         self.definitions = DefinitionsService(

@@ -404,3 +404,15 @@ def test_cds_can_be_turned_off_and_follows_the_jars(libs: Path) -> None:
     before = cds.archive_path("java", libs)
     os.utime(fetch.marker_jar(libs), ns=(1, 1))  # a re-fetched jar cache
     assert cds.archive_path("java", libs) != before
+
+
+def test_a_proxied_listener_is_advertised_at_the_proxy_and_plaintext_stays_direct() -> None:
+    conf = cfg.BrokerConfig(
+        port=9100, controller_port=9101, run_dir=Path("/x"), proxied=(9102, 9103)
+    )
+    props = cfg.server_properties(conf)
+    assert props["listeners"].split(",") == [
+        "PLAINTEXT://127.0.0.1:9100", "CONTROLLER://127.0.0.1:9101", "PROXIED://127.0.0.1:9102"
+    ]  # fmt: skip
+    assert props["advertised.listeners"] == ("PLAINTEXT://127.0.0.1:9100,PROXIED://127.0.0.1:9103")
+    assert "PROXIED:PLAINTEXT" in props["listener.security.protocol.map"].split(",")

@@ -90,6 +90,11 @@ class BrokerConfig:
     port: int
     controller_port: int
     run_dir: Path
+    proxied: tuple[int, int] | None = None
+    """``(listen port, advertised port)`` of a second plaintext listener, ``PROXIED``, whose
+    advertised address is a TCP proxy's (the fault tests): clients that bootstrap from the proxy
+    make every later connection through it too, while clients of ``port`` reach the broker
+    directly. None: no such listener."""
 
     @property
     def bootstrap(self) -> str:
@@ -120,15 +125,26 @@ class BrokerConfig:
 
 def server_properties(config: BrokerConfig) -> dict[str, str]:
     """The broker's settings, as ordered key/value pairs."""
+    listeners = [
+        f"PLAINTEXT://{HOST}:{config.port}",
+        f"CONTROLLER://{HOST}:{config.controller_port}",
+    ]
+    advertised = [f"PLAINTEXT://{HOST}:{config.port}"]
+    protocols = ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT"]
+    if config.proxied is not None:
+        listen, proxy = config.proxied
+        listeners.append(f"PROXIED://{HOST}:{listen}")
+        advertised.append(f"PROXIED://{HOST}:{proxy}")
+        protocols.append("PROXIED:PLAINTEXT")
     return {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{HOST}:{config.controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{config.port},CONTROLLER://{HOST}:{config.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{config.port}",
+        "listeners": ",".join(listeners),
+        "advertised.listeners": ",".join(advertised),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": ",".join(protocols),
         "log.dirs": str(config.log_dir),
         "auto.create.topics.enable": "false",
         "num.partitions": "1",

@@ -106,6 +106,7 @@ def ensure_broker(
     java: str | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
     die_with_parent: bool = False,
+    proxied: tuple[int, int] | None = None,
 ) -> Broker:
     """Return a running, answering broker on ``127.0.0.1:port``, starting one when needed.
 
@@ -113,6 +114,8 @@ def ensure_broker(
     :func:`default_run_dir`. ``die_with_parent`` asks Linux to SIGTERM the JVM when the calling
     thread's process dies (test fixtures: no orphaned broker after a killed pytest); call it from
     the main thread then, since the signal follows the thread that spawned the JVM.
+    ``proxied`` adds a second listener advertised at a proxy's port
+    (:class:`~.config.BrokerConfig`).
     """
     began = time.monotonic()
     port = cfg.port_from_env(os.environ) if port is None else port
@@ -133,8 +136,9 @@ def ensure_broker(
     java = find_java() if java is None else java
     conf = cfg.BrokerConfig(
         port=port,
-        controller_port=cfg.free_port(avoid=frozenset({port})),
+        controller_port=cfg.free_port(avoid=frozenset({port, *(proxied or ())})),
         run_dir=run_dir,
+        proxied=proxied,
     )
     prepare_run_dir(conf)
     classpath = str(libs / "*")  # java expands the wildcard itself

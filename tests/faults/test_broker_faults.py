@@ -73,3 +73,71 @@ def test_f10_broker_down_70_seconds(private_world: World) -> None:
         if worker.proc.poll() is not None:  # it gave up: the supervisor restarts it
             worker.start(timeout=120)
         _finish(world, "F10 broker down 70 s", healed)
+
+
+def test_f11_worker_started_before_the_broker(private_world: World) -> None:
+    """The worker fails fast (exit 2, one line, within its 10 s connection bound) rather than
+    hang; started again by its supervisor once the broker is up, it processes everything."""
+    world = private_world
+    assert world.broker is not None
+    worker = world.cluster.worker()
+    worker.start(wait=False)
+    assert worker.wait_exit(timeout=30) == 2
+    last = worker.tail().strip().splitlines()[-1]
+    assert last.startswith("smartgroups: cannot reach Kafka at 127.0.0.1:"), last
+    assert "Traceback" not in worker.tail()
+    world.broker.start()
+    healed = time.monotonic()
+    world.restarts += 1
+    worker.start(timeout=120)
+    world.define()
+    world.send(world.workload.events(150, poison_every=50))
+    with world.sample_commits():
+        _finish(world, "F11 worker started before the broker", healed)
+
+
+def test_f12_blackhole_past_the_session_timeout(private_world: World) -> None:
+    world = private_world
+    assert world.broker is not None and world.broker.proxy is not None
+    _begin(world)
+    with world.sample_commits():
+        world.send(world.workload.events(150))
+        world.broker.proxy.blackhole()
+        time.sleep(20)  # the member loop's session timeout is 15 s
+        world.send(world.workload.events(100))  # straight to the broker, not through the proxy
+        world.broker.proxy.heal()
+        healed = time.monotonic()
+        _finish(world, "F12 blackhole 20 s (session timeout 15 s)", healed)
+
+
+def test_f13_tcp_resets_mid_produce(private_world: World) -> None:
+    world = private_world
+    assert world.broker is not None
+    _begin(world)
+    with world.sample_commits():
+        world.send(world.workload.events(300))
+        for _ in range(6):
+            time.sleep(0.4)
+            world.broker.proxy.reset()
+        healed = time.monotonic()
+        world.send(world.workload.events(100))
+        world.converge()
+        verdict = world.verdict(
+            f"F13 {world.broker.proxy.resets} TCP resets mid-produce",
+            time.monotonic() - healed,
+            raw_duplicates_allowed=world.restarts > 0,
+        )
+    assert verdict.ok, verdict.problems
+
+
+def test_f14_added_latency(private_world: World) -> None:
+    world = private_world
+    assert world.broker is not None
+    _begin(world)
+    with world.sample_commits():
+        world.broker.proxy.latency(0.25, jitter=0.25)
+        world.send(world.workload.events(200))
+        time.sleep(10)
+        world.broker.proxy.latency(0.0)
+        healed = time.monotonic()
+        _finish(world, "F14 latency 250-500 ms for 10 s", healed)

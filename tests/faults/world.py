@@ -95,6 +95,8 @@ class World:
     sent: int = 0
     sampler: CommitSampler | None = None
     started: float = field(default_factory=time.monotonic)
+    restarts: int = 0
+    """Workers restarted by :meth:`supervise` after they stopped on their own."""
 
     @property
     def member_group(self) -> str:
@@ -121,6 +123,14 @@ class World:
         )
         return self.sampler
 
+    def supervise(self, timeout: float = 120.0) -> None:
+        """Do what a supervisor (systemd, Kubernetes) does: start again every worker that has
+        exited on its own, and wait until it is healthy."""
+        for worker in self.cluster.workers:
+            if worker.proc is not None and worker.proc.poll() is not None:
+                self.restarts += 1
+                worker.start(timeout=timeout)
+
     def converge(self, timeout: float = 150.0) -> float:
         """Wait until the outputs equal the reference and every input is committed; return the
         seconds it took."""
@@ -131,6 +141,7 @@ class World:
         ]
         last = ""
         while time.monotonic() - began < timeout:
+            self.supervise()
             try:
                 state: dict[bytes | None, bytes | None] = {}
                 for r in read_topic(self.bootstrap, self.cluster.topic("membership-state")):
@@ -167,7 +178,7 @@ class World:
         line = (
             f"{scenario}: inputs {self.sent} ({self.workload.poison} poison), "
             f"outputs {verdict.outputs}, dead letters {verdict.dead_letters}, "
-            f"{verdict.summary()}, recovery {recovery:.1f} s"
+            f"{verdict.summary()}, worker restarts {self.restarts}, recovery {recovery:.1f} s"
         )
         REPORT.append(line)
         print(line)

@@ -101,11 +101,11 @@ def test_f12_blackhole_past_the_session_timeout(private_world: World) -> None:
     assert world.broker is not None and world.broker.proxy is not None
     _begin(world)
     with world.sample_commits():
-        world.send(world.workload.events(150))
-        world.broker.proxy.blackhole()
-        time.sleep(20)  # the member loop's session timeout is 15 s
-        world.send(world.workload.events(100))  # straight to the broker, not through the proxy
-        world.broker.proxy.heal()
+        with world.feeding():  # straight to the broker, not through the proxy
+            time.sleep(2)
+            world.broker.proxy.blackhole()
+            time.sleep(20)  # the member loop's session timeout is 15 s
+            world.broker.proxy.heal()
         healed = time.monotonic()
         _finish(world, "F12 blackhole 20 s (session timeout 15 s)", healed)
 
@@ -115,10 +115,10 @@ def test_f13_tcp_resets_mid_produce(private_world: World) -> None:
     assert world.broker is not None
     _begin(world)
     with world.sample_commits():
-        world.send(world.workload.events(300))
-        for _ in range(6):
-            time.sleep(0.4)
-            world.broker.proxy.reset()
+        with world.feeding():
+            for _ in range(8):
+                time.sleep(0.7)
+                world.broker.proxy.reset()
         healed = time.monotonic()
         world.send(world.workload.events(100))
         world.converge()
@@ -135,9 +135,9 @@ def test_f14_added_latency(private_world: World) -> None:
     assert world.broker is not None
     _begin(world)
     with world.sample_commits():
-        world.broker.proxy.latency(0.25, jitter=0.25)
-        world.send(world.workload.events(200))
-        time.sleep(10)
-        world.broker.proxy.latency(0.0)
+        with world.feeding():
+            world.broker.proxy.latency(0.25, jitter=0.25)
+            time.sleep(10)
+            world.broker.proxy.latency(0.0)
         healed = time.monotonic()
         _finish(world, "F14 latency 250-500 ms for 10 s", healed)

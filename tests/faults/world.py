@@ -11,11 +11,13 @@ partitioning it touches nobody else's broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +112,31 @@ class World:
             self.sent += 1
         for topic, batch in by_topic.items():
             self.cluster.produce_raw(topic, batch)
+
+    @contextlib.contextmanager
+    def feeding(self, batch: int = 10, every: float = 0.2) -> Iterator[None]:
+        """Send ``batch`` more inputs every ``every`` seconds from a thread while the block runs
+        (the broker must stay reachable directly: the test's producer never uses the proxy)."""
+        stop = threading.Event()
+        failures: list[BaseException] = []
+
+        def feed() -> None:
+            while not stop.wait(every):
+                try:
+                    self.send(self.workload.events(batch))
+                except BaseException as exc:
+                    failures.append(exc)
+                    return
+
+        thread = threading.Thread(target=feed, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(60)
+        if failures:
+            raise failures[0]
 
     def define(self, timeout: float = 90.0) -> None:
         """Send the workload's definitions and wait for their results."""

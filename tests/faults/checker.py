@@ -21,7 +21,8 @@ scenario (:mod:`tests.faults.workload`). The invariants are those of
   to its end offset, and the dead letters are exactly the poison records sent.
 * **I6 commit safety**: :class:`CommitSampler` reads, while the faults happen, the committed
   input offsets and *then* the outputs; every output whose cause is a member input below the
-  committed offset seen must already be in that sample (outputs acked before the commit).
+  committed offset seen must already be in that sample (outputs acked before the commit), and
+  no partition's committed offset ever goes back (faust #216/#221: no regression).
 """
 
 from __future__ import annotations
@@ -168,8 +169,14 @@ class CommitSampler:
 
     def violations(self, changes: list[dict[str, Any]], prefix: str) -> list[str]:
         """Outputs caused by a member input below an offset committed in some sample, yet
-        absent from that sample."""
+        absent from that sample; and committed offsets that went back between two samples."""
         found = []
+        high: dict[tuple[str, int], int] = {}
+        for committed, _ in self.samples:
+            for tp, offset in committed.items():
+                if offset < high.get(tp, -1):
+                    found.append(f"commit of {tp} went back from {high[tp]} to {offset}")
+                high[tp] = max(offset, high.get(tp, -1))
         for committed, ids in self.samples:
             for event in changes:
                 cause = event.get("cause") or {}
@@ -230,7 +237,9 @@ def check(
         if event["id"] in bodies:
             verdict.raw_duplicates += 1
             if bodies[event["id"]] != body:
-                verdict.problems.append(f"I3: two contents under {event['id']}")
+                verdict.problems.append(
+                    f"I3: two contents under {event['id']}: {bodies[event['id']]} then {body}"
+                )
         bodies.setdefault(event["id"], body)
     i3 = not any(p.startswith("I3") for p in verdict.problems)
     if not raw_duplicates_allowed and verdict.raw_duplicates:

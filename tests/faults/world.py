@@ -182,7 +182,11 @@ class World:
                 lag = sum(end - committed.get(tp, 0) for tp, end in ends.items())
                 if have == expected and lag == 0:
                     return time.monotonic() - began
-                last = f"{len(have ^ expected)} pairs differ, lag {lag}"
+                last = (
+                    f"lag {lag}; in state, not expected: {sorted(have - expected)[:5]};"
+                    f" expected, not in state: {sorted(expected - have)[:5]}"
+                    f" (topics {self.cluster.prefix}*)"
+                )
             except Exception as exc:  # the broker may still be coming back
                 last = repr(exc)
             time.sleep(1.0)

@@ -252,19 +252,58 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         await reader.start()
         try:
             for partition in sorted(partitions):
+                fresh = self._open_or_wipe(partition)
                 for name, table in self.tables.items():
-                    restored = await self._restore_one(reader, name, table, partition)
+                    restored = await self._restore_one(
+                        reader, name, table, partition, fresh=name in fresh
+                    )
                     if restored:
                         self.rt.stats["restored.records"] += restored
         finally:
             await reader.stop()
 
+    def _open_or_wipe(self, partition: int) -> set[str]:
+        """Open ``partition``'s RocksDBs; return the tables that start empty (no files on disk:
+        restored from the changelog's start, whatever the checkpoint says).
+
+        A RocksDB that does not open (a damaged file: ``Corruption: …``) gets the partition's
+        tables and checkpoints wiped and rebuilt from the changelogs' start (issue 19, F4), rather
+        than a crash at every start or, worse, an empty table RocksDB made in place of a lost
+        ``CURRENT`` file that the checkpoint would take as up to date.
+        """
+        stores = [*(t.base for t in self.tables.values()), self.checkpoints]
+        fresh = {name for name, t in self.tables.items() if not t.base.exists(partition)}
+        try:
+            for store in stores:
+                store.open(partition)
+        except Exception as exc:
+            log.error(
+                "members: the RocksDB of partition %d does not open (%s): wiping it; its tables "
+                "are rebuilt from the changelogs",
+                partition,
+                " ".join(str(exc).split())[:200],
+            )
+            for store in stores:
+                store.wipe(partition)
+            self.rt.stats["rocksdb.wiped"] += 1
+            return set(self.tables)
+        return fresh
+
     async def _restore_one(
-        self, reader: AIOKafkaConsumer, name: str, table: BatchTable, partition: int
+        self,
+        reader: AIOKafkaConsumer,
+        name: str,
+        table: BatchTable,
+        partition: int,
+        *,
+        fresh: bool = False,
     ) -> int:
         tp = TopicPartition(self.rt.topology.changelog(name), partition)
         end = (await reader.end_offsets([tp]))[tp]
-        start = self._stored_offset(name, partition) + 1
+        start = 0 if fresh else self._stored_offset(name, partition) + 1
+        if start > end:
+            await self._reseed(name, table, partition, end)
+            return 0
         if start >= end:
             return 0
         reader.assign([tp])
@@ -282,6 +321,36 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             self._store_offset(name, partition, messages[-1].offset)
         log.info("restored %d %s records of partition %d", restored, name, partition)
         return restored
+
+    async def _reseed(self, name: str, table: BatchTable, partition: int, end: int) -> None:
+        """The changelog ends below the offset the local state reflects: it was deleted and
+        created again, or truncated (faust #158, issue 19 F17). The local state is then the only
+        full copy: write it to the changelog again (every key of the partition, in key order),
+        so a later restore on any worker finds it, instead of crashing or dropping it."""
+        stored = self._stored_offset(name, partition)
+        log.warning(
+            "members: changelog %s partition %d ends at offset %d, below the stored offset %d "
+            "(deleted or truncated): writing the partition's local state to it again",
+            self.rt.topology.changelog(name),
+            partition,
+            end,
+            stored,
+        )
+        topic = self.rt.topology.changelog(name)
+        last = None
+        after: bytes | None = None
+        count = 0
+        while True:
+            chunk = table.base.scan(partition, b"", after=after, limit=1000)
+            if not chunk:
+                break
+            for key, value in chunk:
+                last = await self.publisher.to_topic(topic, key, value, partition)
+            count += len(chunk)
+            after = chunk[-1][0]
+        await self.publisher.delivered()
+        self._store_offset(name, partition, last.result().offset if last is not None else end - 1)
+        self.rt.stats["changelog.reseeded"] += count
 
     # -- rebalances (aiokafka's listener) ------------------------------------------------------
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:

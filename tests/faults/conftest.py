@@ -3,6 +3,7 @@ ones also ``slow`` (``make test`` skips them, ``make test-faults`` runs them all
 
 Fixtures:
 
+* ``cluster``: a test's own topics and workers on the shared broker (erasure, isolation).
 * ``world``: a scenario on the session's shared broker (worker faults: kills, pauses, disks).
 * ``private_world``: a scenario on a broker of its own behind a TCP proxy (broker and network
   faults), so stopping, killing or partitioning it touches no other test.
@@ -41,6 +42,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def _seed(request: pytest.FixtureRequest) -> int:
     return sum(request.node.name.encode()) * 7919 % 100_003
+
+
+@pytest.fixture
+def cluster(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Cluster]:
+    """A test's own topics and workers on the shared broker (as in tests/integration)."""
+    world = Cluster(kafka_bootstrap, tmp_path, f"e{uuid.uuid4().hex[:10]}")
+    yield world
+    world.stop_all()
 
 
 @pytest.fixture

@@ -10,7 +10,10 @@ import asyncio
 import random
 import shutil
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -170,3 +173,52 @@ def test_f17_a_deleted_changelog_is_written_again_from_the_local_state(world: Wo
     shutil.rmtree(worker.data_dir)
     worker.start(timeout=120)
     _finish(world, "F17 changelogs deleted, then the data directory lost", healed)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 MiB tmpfs for the worker's data directory (root only: skipped, with the reason,
+    elsewhere)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"F15 needs a tmpfs mount (root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_f15_a_full_state_directory_fails_closed_and_recovers(
+    world: World, small_disk: Path
+) -> None:
+    """The data directory's disk fills up mid-stream: the worker stops without committing what
+    it could not store; once space returns, a restart processes everything (I1-I6)."""
+    worker = world.cluster.worker(extra_env={"SMARTGROUPS_DATA_DIR": str(small_disk / "data")})
+    worker.start(timeout=120)
+    world.define()
+    world.send(world.workload.events(150, poison_every=50))
+    world.converge()
+    filler = small_disk / "filler"
+    with world.sample_commits():
+        subprocess.run(
+            ["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], check=False, capture_output=True
+        )
+        with world.feeding():
+            deadline = time.monotonic() + 90
+            while worker.proc is not None and worker.proc.poll() is None:
+                assert time.monotonic() < deadline, "the worker went on with a full disk"
+                time.sleep(0.5)
+        assert worker.proc is not None and worker.proc.returncode != 0
+        assert "No space left on device" in worker.tail(400)
+        filler.unlink()
+        healed = time.monotonic()
+        world.restarts += 1
+        worker.start(timeout=120)
+        _finish(world, "F15 full state directory (tmpfs), then space back", healed)

@@ -24,6 +24,9 @@ it when the data directory was lost). Inputs after the last committed offset are
 member record that already holds an input (its offset per source) re-sends the outputs it kept,
 so outputs stay exact in effect (deterministic ids, per-pair versions).
 
+Assignment: the range assignor, so one worker owns the same partition number of every topic
+it reads (the tables are per partition number; aiokafka's default round robin split them).
+
 Rebalances: on revocation the listener waits for the batch in progress to finish its
 checkpoint (the lock), then closes the revoked partitions; on assignment it restores the new
 ones before the next batch. A record whose processing fails by its own doing is dead-lettered
@@ -39,6 +42,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from mode import Service
 
 from smartgroups.service.members import MemberService
@@ -146,6 +150,11 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = AIOKafkaConsumer(
             **options,
             group_id=topology.member_group,
+            # Co-partitioned: a worker owns partition N of every input and the fan-out, since
+            # the tables are per partition number. aiokafka's default (round robin over all
+            # topic-partitions) gave member-changes-1 to one worker and property-changes-1 to
+            # another, both writing partition 1's state (issue 19, F6/F7).
+            partition_assignment_strategy=(RangePartitionAssignor,),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=15_000,

@@ -35,6 +35,7 @@ def _finish(world: World, scenario: str, healed_at: float) -> None:
     assert verdict.ok, verdict.problems
 
 
+@pytest.mark.slow
 def test_f7_a_zombie_past_the_session_timeout(world: World) -> None:
     """SIGSTOP one of two workers for 25 s (session timeout 15 s): the other takes its
     partitions; on SIGCONT the zombie's late writes must not break I3/I4 downstream."""
@@ -98,6 +99,7 @@ def _settled_then_killed(world: World) -> WorkerProcess:
     return worker
 
 
+@pytest.mark.slow
 def test_f2_sigkill_during_changelog_restore(world: World) -> None:
     _begin(world)
     world.send(world.workload.events(1500))
@@ -153,6 +155,7 @@ def _delete_topic(world: World, topic: str) -> None:
     asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_f17_a_deleted_changelog_is_written_again_from_the_local_state(world: World) -> None:
     """The members changelog is deleted while the worker is down; the worker creates it again,
     finds its stored offsets beyond the new topic's end, and writes its local state back to it:
@@ -195,6 +198,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_f15_a_full_state_directory_fails_closed_and_recovers(
     world: World, small_disk: Path
 ) -> None:

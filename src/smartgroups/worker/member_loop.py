@@ -275,7 +275,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         """Open ``partition``'s RocksDBs; return the tables that start empty (no files on disk:
         restored from the changelog's start, whatever the checkpoint says).
 
-        A RocksDB that does not open (a damaged file: ``Corruption: …``) gets the partition's
+        A RocksDB that does not open because a file is damaged (RocksDB's ``Corruption: …``;
+        any other error, say a lock held by another process, stops the worker) gets the partition's
         tables and checkpoints wiped and rebuilt from the changelogs' start (issue 19, F4), rather
         than a crash at every start or, worse, an empty table RocksDB made in place of a lost
         ``CURRENT`` file that the checkpoint would take as up to date.
@@ -286,6 +287,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             for store in stores:
                 store.open(partition)
         except Exception as exc:
+            if not str(exc).startswith("Corruption"):
+                raise  # a lock held by another process, a full disk: not ours to wipe
             log.error(
                 "members: the RocksDB of partition %d does not open (%s): wiping it; its tables "
                 "are rebuilt from the changelogs",

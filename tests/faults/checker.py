@@ -18,7 +18,8 @@ scenario (:mod:`tests.faults.workload`). The invariants are those of
   greater version than the previous one, ``member.added`` at odd versions, ``member.removed`` at
   even ones (added first, strictly alternating).
 * **I5 accounting**: the member path's consumer group has committed every input partition up
-  to its end offset, and the dead letters are exactly the poison records sent.
+  to its end offset (the internal inputs the scenario names too, e.g. the fan-out topic), and
+  the dead letters are exactly the poison records sent.
 * **I6 commit safety**: :class:`CommitSampler` reads, while the faults happen, the committed
   input offsets and *then* the outputs; every output whose cause is a member input below the
   committed offset seen must already be in that sample (outputs acked before the commit), and
@@ -220,6 +221,7 @@ def check(
     dead_letters: int = 0,
     sampler: CommitSampler | None = None,
     raw_duplicates_allowed: bool = True,
+    internal_inputs: tuple[str, ...] = (),
 ) -> Verdict:
     """Check I1..I6 on the topics of ``prefix`` against the ``expected`` final memberships."""
     verdict = Verdict()
@@ -304,7 +306,7 @@ def check(
     verdict.held["I1"] = i1
 
     # I5: everything consumed and committed; dead letters exactly the poison sent.
-    inputs = [prefix + t for t in MEMBER_INPUTS]
+    inputs = [prefix + t for t in MEMBER_INPUTS] + list(internal_inputs)
     ends, committed = asyncio.run(_ends_and_committed(bootstrap, member_group, inputs))
     behind = {
         tp: (committed.get(tp), end)

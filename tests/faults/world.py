@@ -205,6 +205,7 @@ class World:
             dead_letters=self.workload.poison,
             sampler=self.sampler,
             raw_duplicates_allowed=raw_duplicates_allowed,
+            internal_inputs=(f"{self.cluster.prefix}sg-fanout",),
         )
         line = (
             f"{scenario}: inputs {self.sent} ({self.workload.poison} poison), "

@@ -409,4 +409,5 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             "it is processed when the worker starts again.",
             self.rt.failure,
         )
+        self.rt.exit_within()
         await self.rt.app.crash(exc)

@@ -305,13 +305,21 @@ def check(
         )
     verdict.held["I1"] = i1
 
-    # I5: everything consumed and committed; dead letters exactly the poison sent.
-    inputs = [prefix + t for t in MEMBER_INPUTS] + list(internal_inputs)
-    ends, committed = asyncio.run(_ends_and_committed(bootstrap, member_group, inputs))
+    # I5: everything consumed and committed; dead letters exactly the poison sent. Internal
+    # inputs keep growing (the worker's ticks): their ends are read first, then must be reached.
+    inputs = [prefix + t for t in MEMBER_INPUTS]
+    floor: dict[tuple[str, int], int] = {}
+    if internal_inputs:
+        floor, _ = asyncio.run(_ends_and_committed(bootstrap, member_group, list(internal_inputs)))
+        time.sleep(3)
+    ends, committed = asyncio.run(
+        _ends_and_committed(bootstrap, member_group, inputs + list(internal_inputs))
+    )
+    ends |= floor
     behind = {
         tp: (committed.get(tp), end)
         for tp, end in ends.items()
-        if committed.get(tp, 0) != end and end
+        if end and (committed.get(tp, 0) < end if tp in floor else committed.get(tp, 0) != end)
     }
     i5 = not behind and len(letters) == dead_letters
     if not i5:

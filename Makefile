@@ -56,12 +56,16 @@ fmt: $(STAMP) ## Format and autofix
 
 .PHONY: test
 test: $(STAMP) lint ## Install, lint, type-check, run the whole suite on a real broker, then the pure-Python run
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
 	$(MAKE) --no-print-directory test-pure
 
 .PHONY: test-pure
 test-pure: $(STAMP) ## Unit and property tests on the Python reference (SMARTGROUPS_NATIVE=0: no C extension)
 	SMARTGROUPS_NATIVE=0 $(BIN)/pytest -q tests/unit tests/property tests/contract
+
+.PHONY: test-faults
+test-faults: $(STAMP) ## The whole fault suite (tests/faults, long scenarios included; docs/reliability.md)
+	$(BIN)/pytest -m faults tests/faults
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit, property and contract tests only (no broker)

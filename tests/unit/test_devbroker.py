@@ -404,3 +404,34 @@ def test_cds_can_be_turned_off_and_follows_the_jars(libs: Path) -> None:
     before = cds.archive_path("java", libs)
     os.utime(fetch.marker_jar(libs), ns=(1, 1))  # a re-fetched jar cache
     assert cds.archive_path("java", libs) != before
+
+
+def test_a_proxied_listener_is_advertised_at_the_proxy_and_plaintext_stays_direct() -> None:
+    conf = cfg.BrokerConfig(
+        port=9100, controller_port=9101, run_dir=Path("/x"), proxied=(9102, 9103)
+    )
+    props = cfg.server_properties(conf)
+    assert props["listeners"].split(",") == [
+        "PLAINTEXT://127.0.0.1:9100", "CONTROLLER://127.0.0.1:9101", "PROXIED://127.0.0.1:9102"
+    ]  # fmt: skip
+    assert props["advertised.listeners"] == ("PLAINTEXT://127.0.0.1:9100,PROXIED://127.0.0.1:9103")
+    assert "PROXIED:PLAINTEXT" in props["listener.security.protocol.map"].split(",")
+
+
+def test_a_sasl_ssl_listener_uses_scram_sha_512_and_the_run_directorys_pem_key_store() -> None:
+    conf = cfg.BrokerConfig(
+        port=9100,
+        controller_port=9101,
+        run_dir=Path("/x"),
+        sasl_ssl=cfg.SaslSsl(9104, (("u", "p1"),)),
+    )
+    props = cfg.server_properties(conf)
+    assert "SASL_SSL://127.0.0.1:9104" in props["advertised.listeners"].split(",")
+    assert "SASL_SSL:SASL_SSL" in props["listener.security.protocol.map"].split(",")
+    assert props["listener.name.sasl_ssl.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["listener.name.sasl_ssl.ssl.keystore.location"] == "/x/tls/server.pem"
+    assert "p1" not in "".join(props.values())  # users are made at format time, not configured
+    assert conf.sasl_ssl is not None
+    assert conf.sasl_ssl.scram_arguments() == ["--add-scram", "SCRAM-SHA-512=[name=u,password=p1]"]
+    with pytest.raises(ValueError, match="letters and digits"):
+        cfg.SaslSsl(9104, (("u", "p,w"),)).scram_arguments()

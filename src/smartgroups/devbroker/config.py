@@ -83,6 +83,28 @@ def port_from_env(env: Mapping[str, str]) -> int:
     return port
 
 
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
+@dataclass(frozen=True)
+class SaslSsl:
+    """An optional third client listener, ``SASL_SSL`` on ``port``: TLS with the run directory's
+    certificates (``tls/``, :mod:`.tls`) and SCRAM-SHA-512 logins for ``users`` (name to
+    password), created when the storage is formatted (a new run directory)."""
+
+    port: int
+    users: tuple[tuple[str, str], ...]
+
+    def scram_arguments(self) -> list[str]:
+        """``kafka-storage format`` arguments that create the users."""
+        arguments = []
+        for name, password in self.users:
+            if not (name.isalnum() and password.isalnum()):
+                raise ValueError("devbroker SCRAM users and passwords are letters and digits")
+            arguments += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
+        return arguments
+
+
 @dataclass(frozen=True)
 class BrokerConfig:
     """Where one broker listens and keeps its files. All paths are absolute."""
@@ -90,6 +112,18 @@ class BrokerConfig:
     port: int
     controller_port: int
     run_dir: Path
+    proxied: tuple[int, int] | None = None
+    """``(listen port, advertised port)`` of a second plaintext listener, ``PROXIED``, whose
+    advertised address is a TCP proxy's (the fault tests): clients that bootstrap from the proxy
+    make every later connection through it too, while clients of ``port`` reach the broker
+    directly. None: no such listener."""
+    sasl_ssl: SaslSsl | None = None
+    """The optional SASL_SSL listener (:class:`SaslSsl`)."""
+
+    @property
+    def tls_dir(self) -> Path:
+        """The SASL_SSL listener's certificates (``ca.pem``, ``server.pem``)."""
+        return self.run_dir / "tls"
 
     @property
     def bootstrap(self) -> str:
@@ -120,15 +154,42 @@ class BrokerConfig:
 
 def server_properties(config: BrokerConfig) -> dict[str, str]:
     """The broker's settings, as ordered key/value pairs."""
-    return {
+    listeners = [
+        f"PLAINTEXT://{HOST}:{config.port}",
+        f"CONTROLLER://{HOST}:{config.controller_port}",
+    ]
+    advertised = [f"PLAINTEXT://{HOST}:{config.port}"]
+    protocols = ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT"]
+    if config.proxied is not None:
+        listen, proxy = config.proxied
+        listeners.append(f"PROXIED://{HOST}:{listen}")
+        advertised.append(f"PROXIED://{HOST}:{proxy}")
+        protocols.append("PROXIED:PLAINTEXT")
+    secure: dict[str, str] = {}
+    if config.sasl_ssl is not None:
+        listeners.append(f"SASL_SSL://{HOST}:{config.sasl_ssl.port}")
+        advertised.append(f"SASL_SSL://{HOST}:{config.sasl_ssl.port}")
+        protocols.append("SASL_SSL:SASL_SSL")
+        prefix = "listener.name.sasl_ssl."
+        secure = {
+            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            f"{prefix}sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            f"{prefix}{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            f"{prefix}ssl.keystore.type": "PEM",
+            f"{prefix}ssl.keystore.location": str(config.tls_dir / "server.pem"),
+            f"{prefix}ssl.client.auth": "none",
+        }
+    return secure | {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{HOST}:{config.controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{config.port},CONTROLLER://{HOST}:{config.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{config.port}",
+        "listeners": ",".join(listeners),
+        "advertised.listeners": ",".join(advertised),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": ",".join(protocols),
         "log.dirs": str(config.log_dir),
         "auto.create.topics.enable": "false",
         "num.partitions": "1",

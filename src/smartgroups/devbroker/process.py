@@ -106,6 +106,8 @@ def ensure_broker(
     java: str | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
     die_with_parent: bool = False,
+    proxied: tuple[int, int] | None = None,
+    sasl_ssl: cfg.SaslSsl | None = None,
 ) -> Broker:
     """Return a running, answering broker on ``127.0.0.1:port``, starting one when needed.
 
@@ -113,6 +115,10 @@ def ensure_broker(
     :func:`default_run_dir`. ``die_with_parent`` asks Linux to SIGTERM the JVM when the calling
     thread's process dies (test fixtures: no orphaned broker after a killed pytest); call it from
     the main thread then, since the signal follows the thread that spawned the JVM.
+    ``proxied`` adds a second listener advertised at a proxy's port
+    (:class:`~.config.BrokerConfig`); ``sasl_ssl`` a SASL_SSL one (:class:`~.config.SaslSsl`:
+    certificates made in ``run_dir/tls`` on first use, SCRAM users created when the storage is
+    formatted, so only in a new ``run_dir``).
     """
     began = time.monotonic()
     port = cfg.port_from_env(os.environ) if port is None else port
@@ -133,8 +139,12 @@ def ensure_broker(
     java = find_java() if java is None else java
     conf = cfg.BrokerConfig(
         port=port,
-        controller_port=cfg.free_port(avoid=frozenset({port})),
+        controller_port=cfg.free_port(
+            avoid=frozenset({port, *(proxied or ()), *([sasl_ssl.port] if sasl_ssl else [])})
+        ),
         run_dir=run_dir,
+        proxied=proxied,
+        sasl_ssl=sasl_ssl,
     )
     prepare_run_dir(conf)
     classpath = str(libs / "*")  # java expands the wildcard itself
@@ -203,6 +213,10 @@ def prepare_run_dir(conf: cfg.BrokerConfig) -> None:
     conf.log4j2_properties.write_bytes(
         resources.files("smartgroups.devbroker").joinpath("log4j2.properties").read_bytes()
     )
+    if conf.sasl_ssl is not None:
+        from smartgroups.devbroker.tls import ensure_certificates  # cryptography: a dev extra
+
+        ensure_certificates(conf.tls_dir)
 
 
 def format_storage(java: str, classpath: str, conf: cfg.BrokerConfig) -> None:
@@ -219,6 +233,7 @@ def format_storage(java: str, classpath: str, conf: cfg.BrokerConfig) -> None:
             "-c",
             str(conf.server_properties),
             "--ignore-formatted",
+            *(conf.sasl_ssl.scram_arguments() if conf.sasl_ssl else []),
         ],
         server=False,
     )

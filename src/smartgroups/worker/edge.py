@@ -169,6 +169,7 @@ async def halt(runtime: Runtime, name: str, event: Any, record: Record, exc: Bas
         "its offset is not committed and it is processed when the worker starts again.",
         runtime.failure,
     )
+    runtime.exit_within()
     await runtime.app.crash(exc)  # faust logs the traceback ("Crashed reason=...")
 
 

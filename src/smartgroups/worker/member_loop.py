@@ -37,6 +37,11 @@ whose member record already applied it sends nothing (its outputs were delivered
 record reached the changelog, so records keep no outbox on this path); one whose record did not
 is applied again, with the same deterministic ids and per-pair versions.
 
+Assignment: one worker owns the same partition number of every topic it reads (the tables are
+per partition number; aiokafka's default round robin split them): the query API's assignor
+(:func:`smartgroups.worker.peers.address_assignor`), which also carries each worker's HTTP
+address.
+
 Rebalances: on revocation the listener waits for the batch in progress (the lock),
 checkpoints, then closes the revoked partitions; on assignment it restores the new
 ones before the next batch. A record whose processing fails by its own doing is dead-lettered
@@ -162,6 +167,10 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = AIOKafkaConsumer(
             **options,
             group_id=topology.member_group,
+            # Co-partitioned: a worker owns partition N of every input and the fan-out, since
+            # the tables are per partition number. aiokafka's default (round robin over all
+            # topic-partitions) gave member-changes-1 to one worker and property-changes-1 to
+            # another, both writing partition 1's state (issue 19, F6/F7).
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=15_000,
@@ -368,11 +377,15 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                 for partition in sorted(partitions)
                 for name in self.tables
             }
+            fresh = {partition: self._open_or_wipe(partition) for partition in sorted(partitions)}
             ends = await reader.end_offsets(list(tables)) if tables else {}
             behind = {}
             for tp, (name, partition) in tables.items():
-                start = self._stored_offset(name, partition) + 1
-                if start < ends[tp]:
+                # A table with no files restores from the changelog's start, whatever was stored.
+                start = 0 if name in fresh[partition] else self._stored_offset(name, partition) + 1
+                if start > ends[tp]:
+                    await self._reseed(name, self.tables[name], partition, ends[tp])
+                elif start < ends[tp]:
                     behind[tp] = start
             reader.assign(list(behind))
             for tp, start in behind.items():
@@ -401,6 +414,67 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         deletes = [m.key for m in messages if m.value is None]
         self.tables[name].base.write_batch(partition, puts, deletes)
         self._store_offset(name, partition, messages[-1].offset)
+
+    def _open_or_wipe(self, partition: int) -> set[str]:
+        """Open ``partition``'s RocksDBs; return the tables that start empty (no files on disk:
+        restored from the changelog's start, whatever the checkpoint says).
+
+        A RocksDB that does not open because a file is damaged (RocksDB's ``Corruption: …``;
+        any other error, say a lock held by another process, stops the worker) gets the partition's
+        tables and checkpoints wiped and rebuilt from the changelogs' start (issue 19, F4), rather
+        than a crash at every start or, worse, an empty table RocksDB made in place of a lost
+        ``CURRENT`` file that the checkpoint would take as up to date.
+        """
+        stores = [*(t.base for t in self.tables.values()), self.checkpoints]
+        fresh = {name for name, t in self.tables.items() if not t.base.exists(partition)}
+        try:
+            for store in stores:
+                store.open(partition)
+        except Exception as exc:
+            if not str(exc).startswith("Corruption"):
+                raise  # a lock held by another process, a full disk: not ours to wipe
+            log.error(
+                "members: the RocksDB of partition %d does not open (%s): wiping it; its tables "
+                "are rebuilt from the changelogs",
+                partition,
+                " ".join(str(exc).split())[:200],
+            )
+            for store in stores:
+                store.wipe(partition)
+            self.rt.stats["rocksdb.wiped"] += 1
+            return set(self.tables)
+        return fresh
+
+    async def _reseed(self, name: str, table: BatchTable, partition: int, end: int) -> None:
+        """The changelog ends below the offset the local state reflects: it was deleted and
+        created again, or truncated (faust #158, issue 19 F17). The local state is then the only
+        full copy: write it to the changelog again (every key of the partition, in key order),
+        so a later restore on any worker finds it, instead of crashing or dropping it."""
+        stored = self._stored_offset(name, partition)
+        log.warning(
+            "members: changelog %s partition %d ends at offset %d, below the stored offset %d "
+            "(deleted or truncated): writing the partition's local state to it again",
+            self.rt.topology.changelog(name),
+            partition,
+            end,
+            stored,
+        )
+        topic = self.rt.topology.changelog(name)
+        after: bytes | None = None
+        count = 0
+        while True:
+            chunk = table.base.scan(partition, b"", after=after, limit=1000)
+            if not chunk:
+                break
+            for key, value in chunk:
+                await self.batches.append(topic, key, value, partition)
+            count += len(chunk)
+            after = chunk[-1][0]
+        await self.batches.submit()
+        await self.batches.delivered()
+        last = self.batches.last_offset(topic, partition) if count else None
+        self._store_offset(name, partition, last if last is not None else end - 1)
+        self.rt.stats["changelog.reseeded"] += count
 
     # -- rebalances (aiokafka's listener) ------------------------------------------------------
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -451,4 +525,5 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             "it is processed when the worker starts again.",
             self.rt.failure,
         )
+        self.rt.exit_within()
         await self.rt.app.crash(exc)

@@ -26,6 +26,7 @@ Decisions where the port is silent:
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import cast
@@ -156,6 +157,21 @@ class RocksTable:
         db = self._dbs.pop(partition, None)
         if db is not None:
             db.close()
+
+    def exists(self, partition: int) -> bool:
+        """True when ``partition``'s RocksDB is on disk (its ``CURRENT`` file is): a partition
+        without one opens empty, whatever a checkpoint says it holds."""
+        return (self.path(partition) / "CURRENT").is_file()
+
+    def open(self, partition: int) -> None:
+        """Open ``partition``'s RocksDB now; RocksDB's error (``Corruption: …``) when its files
+        are damaged."""
+        self._db(partition)
+
+    def wipe(self, partition: int) -> None:
+        """Close ``partition``'s RocksDB and delete its files (a damaged one, to be rebuilt)."""
+        self.close_partition(partition)
+        shutil.rmtree(self.path(partition), ignore_errors=True)
 
     def close(self) -> None:
         """Close every open partition."""

@@ -7,6 +7,8 @@ the worker's modules import each other in one direction only.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +22,9 @@ from smartgroups.worker.clock import utc_now
 from smartgroups.worker.metrics import Metrics
 from smartgroups.worker.store import PartitionTable
 from smartgroups.worker.topology import Topology
+
+HALT_EXIT_S = 30.0
+"""Longest life of a worker after it decided to stop (see :meth:`Runtime.exit_within`)."""
 
 Clock = Callable[[], datetime]
 """The worker's clock: an aware UTC ``datetime`` (``SMARTGROUPS_CLOCK_FILE`` can shift it)."""
@@ -50,3 +55,14 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.topology, self.stats)
+
+    def exit_within(self, seconds: float = HALT_EXIT_S) -> None:
+        """Make sure the process ends within ``seconds`` of a decision to stop (exit status 1).
+
+        faust's shutdown after a crash can hang, e.g. after a broker connection storm (issue 19,
+        F12: no line for minutes after ``Crashed``); a supervisor restarts a process that exited,
+        not one that hangs. Nothing is committed past the last checkpoint either way.
+        """
+        timer = threading.Timer(seconds, os._exit, args=(1,))
+        timer.daemon = True
+        timer.start()

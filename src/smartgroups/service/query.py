@@ -23,7 +23,7 @@ Decisions where the contract is silent:
 * A **space exists** when a partition holds a copy of one of its groups (every partition gets
   every group) or one of its members; otherwise every request of the space is
   ``404 space_not_found``.
-* The groups' ``editable`` is always false (editable conditions are not built yet).
+* A member's ``segments`` names every live segment set of the space (``None``: the fallback).
 """
 
 from __future__ import annotations
@@ -431,13 +431,21 @@ class QueryService:
             for gid, pair in sorted(rec.pairs.items())
             if pair.member
         ]
+        segments: dict[str, str | None] = {}
+        spaces = self.spaces
+        if spaces is not None:  # every live set of the space; None: the fallback
+            sets = await self._read(partition, lambda: dict(spaces(partition, space_id).sets))
+            for set_id, entry in sorted(sets.items()):
+                if not entry.deleted:
+                    held = rec.segments.get(set_id)
+                    segments[set_id] = held.segment if held is not None else None
         return {
             "member_id": member_id,
             "profile": rec.profile,
             "properties": rec.properties,
             "answers": rec.answers,
             "groups": groups,
-            "segments": {},
+            "segments": segments,
         }
 
     async def explain(
@@ -513,7 +521,7 @@ def group_doc(entry: GroupEntry, member_count: int, blacklist_count: int) -> dic
         "description": group.description,
         "icon": group.icon,
         "active": group.active,
-        "editable": False,
+        "editable": group.editable,
         "resources": [r.to_json() for r in group.resources],
         "conditions": group.conditions_raw if group.kind == "smart" else None,
         "member_count": member_count,

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from tests.integration.harness import Cluster
 from tests.integration.openapi_check import check_answer
 from tests.integration.query_client import call, matches, ordered, until
-from tests.integration.test_query_api import STAFF, command, in_staff, people, upsert
+from tests.integration.test_query_api import (
+    STAFF,
+    command,
+    in_staff,
+    people,
+    smartgroups,
+    upsert,
+)
 
 SPACE = "acme"
 PATH = f"/v1/spaces/{SPACE}/segment-sets/plan/members"
@@ -107,6 +115,17 @@ def test_segments_are_listed_by_any_worker_and_follow_a_deactivation(cluster: Cl
     assert (status, body["code"]) == (400, "invalid")
     status, _, body = get(ports[0], "limit=5")
     assert (status, body["code"]) == (400, "invalid")
+
+    # the CLI: a group's segment, the fallback (no GROUP), an unknown set
+    status, out, err = smartgroups("segment", SPACE, "plan", "--all", "--json", port=ports[1])
+    assert status == 0, err
+    assert [m["member_id"] for m in orjson.loads(out)["members"]] == want[""]
+    status, out, err = smartgroups("segment", SPACE, "plan", "club", port=ports[0])
+    assert status == 0 and "segment club of acme/plan" in out and "2 members" in out, err
+    status, out, err = smartgroups("segment", SPACE, "nope", port=ports[0])
+    assert status == 2 and out == ""
+    assert err == "smartgroups: segment_set_not_found: segment set not found (check the set " \
+        "id: `smartgroups segment` needs a defined set)\n"  # fmt: skip
 
     # deactivating staff moves its members to club (m05, m10) or to the fallback
     cluster.produce("group-changes", [command(20, "group.deactivated", group_id="staff")])

@@ -5,8 +5,9 @@
 * ``smartgroups tail`` — print an output topic's records as JSON lines (``--topic``);
 * ``smartgroups preview`` — evaluate a group offline over member snapshots, or ``--live`` over
   the workers' members (the query API);
-* ``smartgroups members SPACE GROUP`` / ``smartgroups explain SPACE GROUP MEMBER`` — ask the
-  workers' query API who is in a group and why a member is in or out;
+* ``smartgroups members SPACE GROUP`` / ``smartgroups segment SPACE SET [GROUP]`` /
+  ``smartgroups explain SPACE GROUP MEMBER`` — ask the workers' query API who is in a group or
+  a segment, and why a member is in or out;
 * ``smartgroups status`` — the app's workers, partitions, lag and backfills (``--watch``);
 * ``smartgroups reset`` — rewind the app's consumer groups on the input topics;
 * ``smartgroups reconcile`` — re-decide every member of a scope, emit only the differences;
@@ -56,6 +57,7 @@ def _commands() -> dict[str, Any]:
         "reconcile": reconcile,
         "dead-letters": deadletters,
         "members": query.members,
+        "segment": query.segment,
         "explain": query.explain,
     }
 

@@ -1,5 +1,5 @@
-"""``smartgroups members``, ``smartgroups explain`` and ``smartgroups preview --live``: the query
-API (contract section 7) for people at a terminal.
+"""``smartgroups members``, ``smartgroups segment``, ``smartgroups explain`` and ``smartgroups
+preview --live``: the query API (contract section 7) for people at a terminal.
 
 They talk to any worker's HTTP address (``--url``, default ``http://127.0.0.1:PORT`` with
 ``SMARTGROUPS_WEB_PORT``), with the bearer token of ``SMARTGROUPS_API_TOKEN`` when set (from the
@@ -36,6 +36,7 @@ _FIXES = {
     "space_not_found": "check the space id, and that your token covers it",
     "group_not_found": "check the group id: `smartgroups members` needs an existing group",
     "member_not_found": "check the member id",
+    "segment_set_not_found": "check the set id: `smartgroups segment` needs a defined set",
     "invalid": "correct the option named",
     "unknown_reference": "define the property, question or group first, or fix its id",
     "unavailable": "the workers are rebalancing or restoring; retry in a moment",
@@ -73,6 +74,20 @@ def add_members_parser(commands: Any) -> None:
     members.add_argument("--blacklist", action="store_true", help="list the blacklist instead")
     add_filter_flags(members)
     add_api_flags(members)
+
+
+def add_segment_parser(commands: Any) -> None:
+    segment = commands.add_parser(
+        "segment",
+        help="list the members of one segment of a segment set",
+        description="List, alphabetically, the members whose segment in the set is GROUP, or "
+        "the set's fallback when GROUP is left out, from any worker.",
+    )
+    segment.add_argument("space")
+    segment.add_argument("set")
+    segment.add_argument("group", nargs="?", help="a group of the set (default: the fallback)")
+    add_filter_flags(segment)
+    add_api_flags(segment)
 
 
 def add_explain_parser(commands: Any) -> None:
@@ -145,7 +160,8 @@ class Client:
         cursor = None
         while True:
             size = 1000 if every else max(1, min(1000, limit - len(members)))
-            query = {k: v for k, v in {**params, "limit": size, "cursor": cursor}.items() if v}
+            every_param = {**params, "limit": size, "cursor": cursor}
+            query = {k: v for k, v in every_param.items() if v or k == "segment"}
             if method == "GET":
                 doc = self.call("GET", f"{path}?{urllib.parse.urlencode(query)}")
             else:
@@ -195,6 +211,19 @@ def run_members(args: argparse.Namespace) -> int:
     else:
         title = f"{'blacklist of' if args.blacklist else 'members of'} {args.space}/{args.group}"
         print_members(members, total, title)
+    return 0
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    client = Client.from_args(args)
+    path = f"/v1/spaces/{_quote(args.space)}/segment-sets/{_quote(args.set)}/members"
+    params = {"segment": args.group or "", **_filters(args)}
+    members, total = client.pages("GET", path, params, args.limit, args.all)
+    if args.json:
+        _print_json({"members": members, "total": total})
+    else:
+        which = args.group if args.group else "the fallback"
+        print_members(members, total, f"segment {which} of {args.space}/{args.set}")
     return 0
 
 
@@ -274,5 +303,7 @@ def run_live_preview(args: argparse.Namespace) -> int:
 
 members = SimpleNamespace(add_parser=add_members_parser, run=run_members)
 """``smartgroups members`` as the CLI's command table expects it."""
+segment = SimpleNamespace(add_parser=add_segment_parser, run=run_segment)
+
 explain = SimpleNamespace(add_parser=add_explain_parser, run=run_explain)
 """``smartgroups explain``."""

@@ -45,6 +45,7 @@ from smartgroups.core.explain import explain, member_exists
 from smartgroups.core.ids import member_key, space_prefix
 from smartgroups.core.outputs import iso_ms
 from smartgroups.core.record import MemberRecord
+from smartgroups.core.segments import SetEntry
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import fold
 from smartgroups.errors import QueryError
@@ -412,6 +413,116 @@ class QueryService:
                     collected.add(sort, partial(_doc, sort, raw, memberships))
             if not full:
                 return
+
+    # -- segment sets --------------------------------------------------------------------------
+    async def segment_set(self, space_id: str, set_id: str, partition: int) -> SetEntry:
+        """The live segment set ``set_id`` of the space as ``partition`` holds it;
+        ``404 segment_set_not_found`` when there is none (never defined, or deleted)."""
+        spaces = self.spaces
+        if spaces is None:
+            raise not_found("segment_set_not_found", "segment set")
+        entry = await self._read(partition, lambda: spaces(partition, space_id).sets.get(set_id))
+        if entry is None or entry.deleted:
+            raise not_found("segment_set_not_found", "segment set")
+        found: SetEntry = entry
+        return found
+
+    async def segment_listing(
+        self,
+        space_id: str,
+        set_id: str,
+        segment: str | None,
+        filters: Filters,
+        after: bytes | None,
+        limit: int,
+        partitions: Sequence[int],
+    ) -> Partial:
+        """The members whose segment in the set is ``segment`` (None: the fallback).
+
+        The member record's ``segments`` says which segment a member is in (as the member
+        endpoint shows it). For a group, the walk is the group's index (its members in listing
+        order) and keeps those whose segment is that group: one index entry and one record read
+        per member of the group (filters are applied to the index entry first). For the
+        fallback there is no narrower index: the walk reads every member record of the space on
+        the partition (profile and segments only, without building the record) and keeps the
+        existing members whose segment is the fallback. Both walks count ``total``, so each
+        reads its whole scope, slice by slice under the guard. ``since``/``version`` are the
+        member's segment in the set (null for a member that was always in the fallback).
+
+        ``segment_set_not_found`` (404) when the set is not live; ``invalid`` (400) when
+        ``segment`` is not a group the set lists."""
+        collected = _Collector(after, limit)
+        for p in partitions:
+            entry = await self.segment_set(space_id, set_id, p)
+            if segment is not None and segment not in entry.positions:
+                raise invalid(f"'segment' must be a group of the set {set_id!r}, or empty")
+            last: bytes | None = None
+            while True:
+                if segment is None:
+                    read = partial(self._fallback_slice, p, space_id, set_id, filters, last)
+                else:
+                    read = partial(self._segment_slice, p, space_id, set_id, segment, filters, last)
+                last, kept = await self._read(p, read)
+                for sort, member_id, listing, held in kept:
+                    since, version = (held[2], held[1]) if held is not None else (None, None)
+                    collected.add(sort, partial(member_doc, member_id, listing, since, version))
+                if last is None:
+                    break
+        return collected.partial()
+
+    def _segment_slice(
+        self,
+        partition: int,
+        space_id: str,
+        set_id: str,
+        group_id: str,
+        filters: Filters,
+        start: bytes | None,
+    ) -> tuple[bytes | None, list[tuple[bytes, str, Any, Any]]]:
+        """One slice of the group's index from ``start``: the members whose segment is the
+        group, and the key to go on from (None: the walk is done)."""
+        prefix = index.group_prefix(space_id, group_id)
+        rows = self.index.scan(partition, prefix, after=start, limit=self.slice)
+        kept = []
+        for key, raw in rows:
+            sort = key[len(prefix) :]
+            member_id = index.member_id_of(sort)
+            listing = orjson.loads(raw)
+            if not filters.empty and not filters.match(listing, member_id):
+                continue
+            stored = self.members.get(partition, member_key(space_id, member_id))
+            view = record_codec.segment_view(stored, set_id) if stored is not None else None
+            held = view[1] if view is not None else None
+            if held is not None and held[0] == group_id:
+                kept.append((sort, member_id, listing, held))
+        return (rows[-1][0] if len(rows) == self.slice else None), kept
+
+    def _fallback_slice(
+        self,
+        partition: int,
+        space_id: str,
+        set_id: str,
+        filters: Filters,
+        start: bytes | None,
+    ) -> tuple[bytes | None, list[tuple[bytes, str, Any, Any]]]:
+        """One slice of the space's member records from ``start``: the existing members whose
+        segment is the fallback, and the key to go on from (None: the walk is done)."""
+        prefix = space_prefix(space_id)
+        rows = self.members.scan(partition, prefix, after=start, limit=self.slice)
+        kept = []
+        for key, raw in rows:
+            view = record_codec.segment_view(raw, set_id)
+            if view is None:
+                continue
+            profile, held = view
+            if held is not None and held[0] is not None:
+                continue
+            member_id = key[len(prefix) :].decode()
+            listing = tuple(profile.get(f) for f in index.LISTING_FIELDS)
+            if not filters.empty and not filters.match(listing, member_id):
+                continue
+            kept.append((index.sort_key(listing, member_id), member_id, listing, held))
+        return (rows[-1][0] if len(rows) == self.slice else None), kept
 
     # -- one member ----------------------------------------------------------------------------
     async def record(self, space_id: str, member_id: str, partition: int) -> MemberRecord:

@@ -39,3 +39,16 @@ def snapshot(raw: bytes) -> MemberSnapshot | None:
         return None
     groups = frozenset(g for g, pair in state["m"].items() if pair[0])
     return MemberSnapshot(profile, state["v"], state["a"], groups)
+
+
+def segment_view(raw: bytes, set_id: str) -> tuple[dict[str, object], list[object] | None] | None:
+    """A stored member's profile and its segment in ``set_id`` (``[group id or None, version,
+    since_ms]``, None when it was always the fallback), without building the record; None when
+    the member does not exist (see :func:`~smartgroups.core.explain.member_exists`). The segment
+    set listing reads members this way."""
+    state = orjson.loads(raw.partition(b"\n")[0])
+    profile = state["p"]
+    if not (profile or state["v"] or state["a"] or any(p[0] for p in state["m"].values())):
+        return None
+    segment = state.get("g", {}).get(set_id)
+    return profile, segment

@@ -160,6 +160,7 @@ class Api:
             ("GET", f"{s}/groups/{{group_id}}/members/{{member_id}}/explain", self.explain),
             ("GET", f"{s}/members/{{member_id}}", self.member),
             ("POST", f"{s}/preview", self.preview),
+            ("GET", f"{s}/segment-sets/{{set_id}}/members", self.segment_members),
             ("POST", "/v1/internal/part", self.internal_part),
         ]
         for method, path, handler in routes:
@@ -207,6 +208,14 @@ class Api:
                 limit,
                 partitions,
                 memberships=bool(op["memberships"]),
+            )
+            return partial.to_json()
+        if kind == "segment":
+            set_id, segment = str(op["set_id"]), op["segment"]
+            if not is_id(set_id) or not (segment is None or is_id(segment)):
+                raise invalid("malformed internal request")
+            partial = await service.segment_listing(
+                space, set_id, segment, filters, after, limit, partitions
             )
             return partial.to_json()
         if kind == "preview":
@@ -320,6 +329,24 @@ class Api:
 
     async def blacklist(self, request: web.Request) -> dict[str, Any]:
         return await self.listing(request, memberships=False)
+
+    async def segment_members(self, request: web.Request) -> dict[str, Any]:
+        """The members whose segment in the set is ``segment`` (empty: the fallback)."""
+        space, set_id = request.match_info["space"], request.match_info["set_id"]
+        self.authorize(request, space)
+        raw = request.query.get("segment")
+        if raw is None:
+            raise invalid("'segment' is required: a group id of the set, or empty for the fallback")
+        params = self.page_params(request.query)
+        await self.entries(request, space)  # 404 space_not_found first
+        if not is_id(set_id):
+            raise not_found("segment_set_not_found", "segment set")
+        segment = raw or None
+        if segment is not None and not is_id(segment):
+            raise invalid(f"'segment' must be a group of the set {set_id!r}, or empty")
+        op = {"op": "segment", "space": space, "set_id": set_id, "segment": segment, **params}
+        answers = await self.everywhere(request, op)
+        return merge([Partial.from_json(a) for a in answers], params["limit"])
 
     # -- one member ----------------------------------------------------------------------------
     def owner(self, space: str, member_id: str) -> int:

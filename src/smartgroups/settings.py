@@ -12,7 +12,7 @@ with ``os.environ`` and the flags it parsed. Flags win over variables, variables
 | ``SMARTGROUPS_DATA_DIR``     | ``./var/data``   | local RocksDB state                          |
 | ``SMARTGROUPS_WEB_PORT``     | ``6066``         | HTTP port of the worker                      |
 | ``SMARTGROUPS_TICK_INTERVAL``| ``1.0``          | seconds between time-trigger ticks           |
-| ``SMARTGROUPS_SCAN_CHUNK``   | ``500``          | members per backfill or due step, then live  |
+| ``SMARTGROUPS_SCAN_CHUNK``   | ``100``          | members per backfill or due step, then live  |
 | ``SMARTGROUPS_COMMIT_INTERVAL`` | ``0.1``       | most seconds between member-path checkpoints |
 | ``SMARTGROUPS_CLOCK_FILE``   | unset            | testing aid: seconds to add to the clock     |
 | ``SMARTGROUPS_MEMBER_PATH``  | ``batch``        | ``batch`` or ``agent`` (the member path)     |
@@ -112,7 +112,7 @@ class Settings(BaseModel):
     """``--insecure-api`` (a flag only): serve the query API on a non-loopback address without
     tokens."""
     tick_interval: float = Field(default=1.0, gt=0, le=60)
-    scan_chunk: int = Field(default=500, ge=1, le=100_000)
+    scan_chunk: int = Field(default=100, ge=1, le=100_000)
     commit_interval: float = Field(default=0.1, gt=0, le=60)
     clock_file: Path | None = None
     member_path: MemberPath = "batch"

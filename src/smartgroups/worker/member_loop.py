@@ -82,6 +82,10 @@ MAX_RECORDS = 2000
 DERIVED_TABLES = ("groups", "due", "index")
 """Tables whose changelogs are delivered before the member records' (checkpoint order)."""
 
+SLICE_SECONDS = 0.01
+"""How long one loop turn spends on backfills, and on members due, before fetched inputs get
+their turn again (live latency stays within a batch and a slice or two)."""
+
 CHECKPOINT_RECORDS = 50_000
 """Records processed since the last checkpoint that force one (bounds the state held in
 memory between checkpoints)."""
@@ -263,25 +267,35 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         return True
 
     async def _step_scans(self) -> bool:
-        """Decide one slice of the backfills in progress (``SMARTGROUPS_SCAN_CHUNK`` members)
-        and hand their outputs to the producer; False when the worker must stop."""
+        """Decide backfill members for at most :data:`SLICE_SECONDS`, in steps of at most
+        ``SMARTGROUPS_SCAN_CHUNK`` members; False when the worker must stop."""
+        deadline = time.monotonic() + SLICE_SECONDS
         try:
-            decided = await self.service.step_scans(self.rt.settings.scan_chunk)
+            while self.service.scanning():
+                decided = await self.service.step_scans(self.rt.settings.scan_chunk)
+                self.uncommitted += decided
+                if not decided or time.monotonic() >= deadline:
+                    break
         except Exception as exc:
             await self._halt("could not step a backfill", exc)
             return False
-        self.uncommitted += decided
         return True
 
     async def _step_due(self) -> bool:
-        """Decide one slice of each ready partition's members whose due instant has come (an
-        in-process tick every ``SMARTGROUPS_TICK_INTERVAL``); False when the worker must
-        stop."""
+        """Decide the members whose due instant has come (an in-process tick every
+        ``SMARTGROUPS_TICK_INTERVAL``) for at most :data:`SLICE_SECONDS`, partition by
+        partition in steps of at most ``SMARTGROUPS_SCAN_CHUNK``; the rest at the next turns.
+        False when the worker must stop."""
+        deadline = time.monotonic() + SLICE_SECONDS
+        caught_up = True
         try:
-            caught_up = True
             for partition in sorted(self.ready):
-                decided, done = await self.service.step_due(partition, self.rt.settings.scan_chunk)
-                self.uncommitted += decided
+                done = False
+                while not done and time.monotonic() < deadline:
+                    decided, done = await self.service.step_due(
+                        partition, self.rt.settings.scan_chunk
+                    )
+                    self.uncommitted += decided
                 caught_up = caught_up and done
         except Exception as exc:
             await self._halt("could not decide the members due", exc)

@@ -127,7 +127,7 @@ def test_every_environment_variable_is_documented_and_no_other() -> None:
 @pytest.mark.parametrize(
     "page",
     ["README.md", "topics.md", "inputs.md", "outputs.md", "rules.md", "configuration.md",
-     "cli.md", "http.md", "decisions.md", "operations.md"],
+     "cli.md", "http.md", "decisions.md", "operations.md", "deploy.md"],
 )  # fmt: skip
 def test_links_between_pages_resolve(page: str) -> None:
     """Every relative link names a file that exists and, with a #fragment, a heading in it."""

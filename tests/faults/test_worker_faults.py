@@ -1,4 +1,4 @@
-"""Worker faults (reliability.md F2, F4, F6, F7, F15, F16, F17) on the session's shared broker.
+"""Worker faults (reliability.md F1, F2, F4, F6, F7, F15, F16, F17) on the session's shared broker.
 
 Each test has its own topics, consumer groups and data directories; the checker and I6's
 sampler read the outputs directly from the broker.
@@ -22,6 +22,8 @@ from tests.faults.checker import read_topic
 from tests.faults.world import World
 from tests.integration.harness import WorkerProcess
 from tests.integration.test_cli import run_cli
+
+from smartgroups.worker import crashpoint
 
 
 def _begin(world: World, workers: int = 1) -> None:
@@ -264,3 +266,31 @@ def test_f16_a_replay_from_earliest_changes_nothing(world: World) -> None:
     ]
     assert set(after) == before, f"new ids after the replay: {sorted(set(after) - before)[:5]}"
     _finish(world, "F16 reset --to-earliest --execute, replay", healed)
+
+
+@pytest.mark.slow
+def test_f1_sigkill_at_each_phase_of_a_checkpoint(world: World) -> None:
+    """The worker SIGKILLs itself (``SMARTGROUPS_TEST_CRASH_AT``, worker/crashpoint.py) in the
+    third checkpoint with inputs after each start, at each phase in turn: before anything is
+    sent, after the outputs, after the member changelog, after the commit, between two RocksDB
+    writes; restarted each time while inputs keep flowing, then I1-I6."""
+    worker = world.cluster.worker(0)
+    assert worker.proc is None
+    with world.sample_commits():
+        for n, phase in enumerate(crashpoint.PHASES):
+            worker.env[crashpoint.ENV] = f"{phase}:3"
+            worker.start(wait=False)
+            if n == 0:
+                world.define()
+            with world.feeding(batch=5, every=0.2):
+                assert worker.proc is not None
+                try:
+                    code = worker.proc.wait(90)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"no crash at {phase}\n{worker.tail()}") from None
+            assert code == -signal.SIGKILL, (phase, code, worker.tail())
+            world.restarts += 1
+        del worker.env[crashpoint.ENV]
+        healed = time.monotonic()
+        worker.start(timeout=120)
+        _finish(world, f"F1 SIGKILL at each checkpoint phase ({len(crashpoint.PHASES)})", healed)

@@ -1,4 +1,4 @@
-"""Worker faults (reliability.md F2, F4, F6, F7, F15, F17) on the session's shared broker.
+"""Worker faults (reliability.md F1, F2, F4, F6, F7, F15, F16, F17) on the session's shared broker.
 
 Each test has its own topics, consumer groups and data directories; the checker and I6's
 sampler read the outputs directly from the broker.
@@ -15,10 +15,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from tests.faults.checker import read_topic
 from tests.faults.world import World
 from tests.integration.harness import WorkerProcess
+from tests.integration.test_cli import run_cli
+
+from smartgroups.worker import crashpoint
 
 
 def _begin(world: World, workers: int = 1) -> None:
@@ -226,3 +231,66 @@ def test_f15_a_full_state_directory_fails_closed_and_recovers(
         world.restarts += 1
         worker.start(timeout=120)
         _finish(world, "F15 full state directory (tmpfs), then space back", healed)
+
+
+def test_f16_a_replay_from_earliest_changes_nothing(world: World) -> None:
+    """Ops replay: every worker stopped, ``smartgroups reset --to-earliest --execute``, worker
+    started again: it reads every input again and publishes no new transition (any output it
+    sends again carries an id and a content already on the topic), the state is unchanged, and
+    every input is committed to its end again (I1-I5). The poison records, read again, are
+    dead-lettered again: the dead-letter topic is a log of what was refused, and a replay after
+    a fix is how a refused record gets a second chance."""
+    _begin(world)
+    world.send(world.workload.events(150))
+    world.converge()
+    worker = world.cluster.workers[0]
+    before = {
+        orjson.loads(r.value)["id"]
+        for r in read_topic(world.bootstrap, world.cluster.topic("membership-changes"))
+        if r.value is not None
+    }
+    assert worker.stop(signal.SIGTERM) == 0
+    done = run_cli("reset", "--to-earliest", "--execute", env=worker.env)
+    assert done.returncode == 0, done.stderr
+    summary = done.stdout.splitlines()[-1]
+    assert summary.startswith("reset ") and "to the earliest retained offsets: " in summary
+    assert int(summary.split(": ")[1].split()[0]) >= world.sent - len(world.workload.definitions())
+    world.replayed_poison = world.workload.poison  # a replayed poison record is dead again
+    healed = time.monotonic()
+    worker.start(timeout=120)
+    world.converge()
+    after = [
+        orjson.loads(r.value)["id"]
+        for r in read_topic(world.bootstrap, world.cluster.topic("membership-changes"))
+        if r.value is not None
+    ]
+    assert set(after) == before, f"new ids after the replay: {sorted(set(after) - before)[:5]}"
+    _finish(world, "F16 reset --to-earliest --execute, replay", healed)
+
+
+@pytest.mark.slow
+def test_f1_sigkill_at_each_phase_of_a_checkpoint(world: World) -> None:
+    """The worker SIGKILLs itself (``SMARTGROUPS_TEST_CRASH_AT``, worker/crashpoint.py) in the
+    third checkpoint with inputs after each start, at each phase in turn: before anything is
+    sent, after the outputs, after the member changelog, after the commit, between two RocksDB
+    writes; restarted each time while inputs keep flowing, then I1-I6."""
+    worker = world.cluster.worker(0)
+    assert worker.proc is None
+    with world.sample_commits():
+        for n, phase in enumerate(crashpoint.PHASES):
+            worker.env[crashpoint.ENV] = f"{phase}:3"
+            worker.start(wait=False)
+            if n == 0:
+                world.define()
+            with world.feeding(batch=5, every=0.2):
+                assert worker.proc is not None
+                try:
+                    code = worker.proc.wait(90)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"no crash at {phase}\n{worker.tail()}") from None
+            assert code == -signal.SIGKILL, (phase, code, worker.tail())
+            world.restarts += 1
+        del worker.env[crashpoint.ENV]
+        healed = time.monotonic()
+        worker.start(timeout=120)
+        _finish(world, f"F1 SIGKILL at each checkpoint phase ({len(crashpoint.PHASES)})", healed)

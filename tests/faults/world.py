@@ -99,6 +99,8 @@ class World:
     started: float = field(default_factory=time.monotonic)
     restarts: int = 0
     """Workers restarted by :meth:`supervise` after they stopped on their own."""
+    replayed_poison: int = 0
+    """Poison records read a second time (F16's replay): each is dead-lettered again."""
 
     @property
     def member_group(self) -> str:
@@ -202,7 +204,7 @@ class World:
             self.cluster.prefix,
             self.member_group,
             self.workload.expected(),
-            dead_letters=self.workload.poison,
+            dead_letters=self.workload.poison + self.replayed_poison,
             sampler=self.sampler,
             raw_duplicates_allowed=raw_duplicates_allowed,
             internal_inputs=(f"{self.cluster.prefix}sg-fanout",),

@@ -13,7 +13,7 @@ The contract:
 * :meth:`BatchProducer.append` adds a record to its partition's open batch (a full batch waits
   beside it, and a new one opens); nothing leaves before :meth:`BatchProducer.submit`, which hands
   every batch filled since the last call to the producer (the member loop calls it at its
-  checkpoint: no output is visible before the checkpoint that makes its state durable starts).
+  checkpoint, with the changelogs that make their state durable).
 * :meth:`BatchProducer.delivered` waits for every batch submitted so far and raises the first
   delivery failure (the caller stops the worker: nothing past it may be committed).
 * :meth:`BatchProducer.last_offset` is the offset of the last record delivered to a partition

@@ -17,25 +17,25 @@ batches (:mod:`smartgroups.worker.batch_producer`) that wait for the checkpoint.
 inputs (so at low and moderate rates after every fetched batch: outputs leave milliseconds after
 their input), and under a backlog every ``SMARTGROUPS_COMMIT_INTERVAL`` (0.1 s) or
 :data:`CHECKPOINT_RECORDS` records; also before partitions are revoked and when the worker
-stops. One changelog record per key changed since the last checkpoint
-(``{app}-{table}-changelog``, the key's partition), in an order that keeps the changelogs
-consistent wherever a crash cuts it:
+stops:
 
-1. the outputs and the changelogs of the derived tables (group copies, due index, listing
-   index) are delivered (no output leaves before: what consumers see of work that a crash then
-   undoes is bounded by one checkpoint, whose inputs are read again);
-2. then the member records' changelog is delivered -- a member record names the inputs it has
-   applied, so a record in the changelog implies its outputs and its due entries are there;
-3. then the input offsets are committed;
-4. then the state is written to RocksDB, one write batch per partition, with the changelog
+1. the outputs and one changelog record per key changed since the last checkpoint
+   (``{app}-{table}-changelog``, the key's partition; the member records last) are handed to
+   the producer together and delivered. On one broker they travel in one produce request, so
+   a crash of the worker leaves consumers seeing the outputs of exactly the state the
+   changelogs hold (an earlier version delivered the outputs first and the records a round
+   trip later: a SIGKILL in between let a replay give a transition already seen another
+   cause);
+2. then the input offsets are committed;
+3. then the state is written to RocksDB, one write batch per partition, with the changelog
    offset it reflects.
 
 A crash anywhere leaves RocksDB *behind* the changelog, never ahead of it: on assignment each
 partition's tables are brought up to the end of their changelogs from the stored offset (all of
 it when the data directory was lost). Inputs after the last committed offset are read again; one
-whose member record already applied it sends nothing (its outputs were delivered before the
-record reached the changelog, so records keep no outbox on this path); one whose record did not
-is applied again, with the same deterministic ids and per-pair versions.
+whose member record already applied it re-sends the outputs the record kept (its outbox: the
+changelog may have been delivered without the outputs, across brokers), byte for byte; one
+whose record did not is applied again, with the same deterministic ids and per-pair versions.
 
 Assignment: one worker owns the same partition number of every topic it reads (the tables are
 per partition number; aiokafka's default round robin split them): the query API's assignor
@@ -80,8 +80,10 @@ MEMBER_TABLES = ("members", "groups", "due", "index")
 MAX_RECORDS = 2000
 """Records per fetched batch at most (``getmany``'s ``max_records``)."""
 
-DERIVED_TABLES = ("groups", "due", "index")
-"""Tables whose changelogs are delivered before the member records' (checkpoint order)."""
+CHANGELOG_ORDER = ("groups", "due", "index", "members")
+"""The order a checkpoint appends the tables' changelog records in: the member records (which
+say which inputs they applied, and hold the scan jobs' cursors after the records they scanned)
+last."""
 
 SLICE_SECONDS = 0.01
 """How long one loop turn spends on backfills, and on members due, before fetched inputs get
@@ -159,7 +161,6 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             clock=runtime.clock,
             scan_chunk=settings.scan_chunk,
             stats=runtime.stats,
-            keep_outbox=False,  # a record is persisted after its outputs are delivered
             inline_scans=True,  # backfills are stepped here, between fetched batches
             index=self.tables["index"],
         )
@@ -331,25 +332,24 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         return True
 
     async def _checkpoint(self) -> None:
-        """Make everything since the last checkpoint durable, in an order that leaves the
-        changelogs consistent wherever a crash cuts it (see the module docstring):
+        """Make everything since the last checkpoint durable (see the module docstring):
 
-        1. the outputs and the derived tables' changelogs (group copies, due index) delivered;
-        2. then the member records' changelog (a record says which inputs it applied);
-        3. then the input offsets committed;
-        4. then the state written to RocksDB, one write batch per partition, with the
+        1. the outputs and one changelog record per changed key of every table, handed to the
+           producer together (on one broker: one produce request) and delivered;
+        2. then the input offsets committed;
+        3. then the state written to RocksDB, one write batch per partition, with the
            changelog offset it reflects.
+
+        ``outputs`` and ``members`` are one crash point now (F1's names for the former two
+        deliveries).
         """
         crash = crashpoint.reached if self.offsets else _no_crash  # F1's test hook (tests only)
         crash("begun")
-        for name in DERIVED_TABLES:
+        for name in CHANGELOG_ORDER:
             await self._send_changelog(name)
         await self.batches.submit()
         await self.batches.delivered()
         crash("outputs")
-        await self._send_changelog("members")
-        await self.batches.submit()
-        await self.batches.delivered()
         crash("members")
         for batch, started in self.measured:  # latency: input timestamps to outputs delivered
             self.rt.metrics.batch(batch, started)

@@ -57,7 +57,6 @@ class Bus:
             clock=self.clock,
             scan_chunk=scan_chunk,
             stats=self.stats,
-            keep_outbox=not inline_scans,
             inline_scans=inline_scans,
             index=self.index_table,
         )

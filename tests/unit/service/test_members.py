@@ -50,7 +50,7 @@ def smart(group_id: str, *triggers: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(params=["fanout-scans", "inline-scans"])
 def bus(request: pytest.FixtureRequest) -> Bus:
     """The member service as each member path runs it (agent: backfills through the fan-out,
-    records with an outbox; batch loop: scan jobs stepped in process, no outbox)."""
+    batch loop: scan jobs stepped in process; both keep an outbox per record)."""
     return Bus(partitions=4, scan_chunk=50, inline_scans=request.param == "inline-scans")
 
 

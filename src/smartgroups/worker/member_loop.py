@@ -14,10 +14,10 @@ per partition in offset order, goes to the same
 batches (:mod:`smartgroups.worker.batch_producer`) that wait for the checkpoint.
 
 **Checkpoint** (:meth:`MemberLoop._checkpoint`) as soon as the loop has caught up with its
-inputs (so at low and moderate rates after every fetched batch: outputs leave milliseconds after
-their input), and under a backlog every ``SMARTGROUPS_COMMIT_INTERVAL`` (0.1 s) or
-:data:`CHECKPOINT_RECORDS` records; also before partitions are revoked and when the worker
-stops:
+inputs (a fetch returned fewer records than it may: so at low and moderate rates after every
+fetched batch, and outputs leave milliseconds after their input), and under a backlog every
+``SMARTGROUPS_COMMIT_INTERVAL`` (0.1 s) or :data:`CHECKPOINT_RECORDS` records; also before
+partitions are revoked and when the worker stops:
 
 1. the outputs and one changelog record per key changed since the last checkpoint
    (``{app}-{table}-changelog``, the key's partition; the member records last) are handed to
@@ -238,7 +238,9 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                     return
                 if due and not await self._step_due():
                     return
-                idle = not batch and not self.service.scanning() and not self.ticking
+                # Caught up: the fetch returned less than it could (a backlog fills it).
+                caught_up = sum(len(m) for m in batch.values()) < MAX_RECORDS
+                idle = caught_up and not self.service.scanning() and not self.ticking
                 if self._checkpoint_due(idle=idle) and not await self._try_checkpoint():
                     return
 

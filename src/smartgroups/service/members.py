@@ -323,19 +323,7 @@ class MemberService:
         if not chunk:
             return 0, True
         self.members.put(partition, TICK_COUNT_KEY, b"%d" % count)
-        source = tick_source(partition)
-        for key, _ in chunk:
-            space_id, _, member_id = key[_DUE_PREFIX_LEN:].decode().partition(":")
-            await self._apply(
-                partition,
-                space_id,
-                member_id,
-                source,
-                count,
-                membership.on_due,
-                TIME_CAUSE,
-                due_key_done=key,
-            )
+        await self._decide_due(partition, chunk, tick_source(partition), count)
         return len(chunk), len(chunk) < limit
 
     async def _tick(self, record: Record) -> None:
@@ -343,20 +331,27 @@ class MemberService:
         bound = due_key(now_ms + 1, b"")
         limit = self.scan_chunk  # like a scan: live inputs get a turn in between
         chunk = self.due.scan_until(record.partition, bound, limit)
+        await self._decide_due(record.partition, chunk, record.source, record.offset)
+        if len(chunk) == limit:
+            await self.publish.send("fanout", TICK_KEY, TICK, record.partition)
+
+    async def _decide_due(
+        self, partition: int, chunk: list[tuple[bytes, bytes]], source: str, offset: int
+    ) -> None:
+        """Decide each member of a slice of the due index (``chunk``), as input ``offset`` of
+        ``source``; the consumed index keys go unless still the members' next instants."""
         for key, _ in chunk:
             space_id, _, member_id = key[_DUE_PREFIX_LEN:].decode().partition(":")
             await self._apply(
-                record.partition,
+                partition,
                 space_id,
                 member_id,
-                record.source,
-                record.offset,
+                source,
+                offset,
                 membership.on_due,
                 TIME_CAUSE,
                 due_key_done=key,
             )
-        if len(chunk) == limit:
-            await self.publish.send("fanout", TICK_KEY, TICK, record.partition)
 
     # -- the one place a member record changes -------------------------------------------------
     async def _apply(

@@ -226,19 +226,9 @@ class MemberService:
         def change(rec: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
             return membership.on_group(rec, space, effect, group_id, now)
 
-        for key, raw in chunk:
-            member_id = key[len(prefix) :].decode()
-            await self._apply(
-                record.partition,
-                space_id,
-                member_id,
-                record.source,
-                record.offset,
-                change,
-                doc["cause"],
-                raw=raw,
-            )
-        self.stats["scans.members"] += len(chunk)
+        await self._decide_scanned(
+            record.partition, space_id, chunk, record.source, record.offset, change, doc["cause"]
+        )
         if self.on_scan is not None:
             self.on_scan(
                 record.partition, space_id, group_id, after is None, len(chunk),
@@ -299,12 +289,9 @@ class MemberService:
         def change(rec: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
             return membership.on_group(rec, space, effect, group_id, now)
 
-        for key, raw in chunk:
-            member_id = key[len(prefix) :].decode()
-            await self._apply(
-                partition, job.space, member_id, source, job.offset, change, job.cause, raw=raw
-            )
-        self.stats["scans.members"] += len(chunk)
+        await self._decide_scanned(
+            partition, job.space, chunk, source, job.offset, change, job.cause
+        )
         first, finished = job.after is None, len(chunk) < limit
         if self.on_scan is not None:
             self.on_scan(partition, job.space, group_id, first, len(chunk), finished)
@@ -334,6 +321,27 @@ class MemberService:
         await self._decide_due(record.partition, chunk, record.source, record.offset)
         if len(chunk) == limit:
             await self.publish.send("fanout", TICK_KEY, TICK, record.partition)
+
+    async def _decide_scanned(
+        self,
+        partition: int,
+        space_id: str,
+        chunk: list[tuple[bytes, bytes]],
+        source: str,
+        offset: int,
+        change: Change,
+        cause: Cause,
+    ) -> None:
+        """Apply ``change`` to each member of a scanned slice of ``space_id`` (``chunk``: their
+        keys and stored records), as input ``offset`` of ``source``; counted in
+        ``scans.members``."""
+        skip = len(space_prefix(space_id))
+        for key, raw in chunk:
+            member_id = key[skip:].decode()
+            await self._apply(
+                partition, space_id, member_id, source, offset, change, cause, raw=raw
+            )
+        self.stats["scans.members"] += len(chunk)
 
     async def _decide_due(
         self, partition: int, chunk: list[tuple[bytes, bytes]], source: str, offset: int

@@ -50,7 +50,25 @@ class FlushingTable(BatchTable):
         self.flush(partition)
 
 
-@pytest.fixture(params=["memory", "rocks", "batch", "batch-flushed"])
+class SealingTable(BatchTable):
+    """A :class:`BatchTable` that seals each write at once and flushes the sealed changes
+    before the next seal, as the pipelined checkpoint does: reads merge all three layers."""
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        super().put(partition, key, value)
+        self._seal_again()
+
+    def delete(self, partition: int, key: bytes) -> None:
+        super().delete(partition, key)
+        self._seal_again()
+
+    def _seal_again(self) -> None:
+        for partition in self.sealed():
+            self.flush_sealed(partition)
+        self.seal()
+
+
+@pytest.fixture(params=["memory", "rocks", "batch", "batch-flushed", "batch-sealed"])
 def make_table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeTable]:
     """Makes fresh, empty tables of one kind; RocksDB ones each in a new directory."""
     opened: list[RocksTable] = []
@@ -65,6 +83,8 @@ def make_table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeT
             return BatchTable(table)
         if request.param == "batch-flushed":
             return FlushingTable(table)
+        if request.param == "batch-sealed":
+            return SealingTable(table)
         return table
 
     yield make
@@ -254,6 +274,7 @@ OPS = st.one_of(
     st.tuples(st.just("scan"), PARTITIONS, KEYS, st.none() | KEYS, LIMITS),
     st.tuples(st.just("scan_until"), PARTITIONS, KEYS, LIMITS),
     st.tuples(st.just("close"), PARTITIONS),
+    st.tuples(st.just("seal"), PARTITIONS),
 )
 
 
@@ -301,6 +322,11 @@ def test_random_operations_answer_like_a_dict(
                 assert got == model.scan(p, prefix, after, limit), op
             case ("scan_until", p, bound, limit):
                 assert table.scan_until(p, bound, limit) == model.scan_until(p, bound, limit), op
+            case ("seal", p):  # a checkpoint: the last one's changes flushed, these sealed
+                if isinstance(table, BatchTable):
+                    for sealed in table.sealed():
+                        table.flush_sealed(sealed)
+                    table.seal()
             case ("close", p):  # a revoked partition, assigned again (RocksDB only)
                 if isinstance(table, BatchTable):
                     table.flush(p)  # its batch committed first (close drops what is pending)
@@ -682,3 +708,34 @@ def test_random_batches_over_a_filled_base_answer_like_a_dict(
                 assert base.scan(p, b"", limit=1000) == model.scan(p, b"", None, 1000)
         finally:
             table.close()
+
+
+def test_sealed_changes_stay_readable_until_flushed_and_new_writes_go_over_them(
+    rocks: CountingRocks,
+) -> None:
+    """A pipelined checkpoint: the sealed changes' changelog is in flight while the next batch
+    writes over them; reads see overlay, then sealed, then RocksDB."""
+    fill(rocks, 0, b"m:a", b"m:b", b"m:c")
+    table = BatchTable(rocks)
+    table.put(0, b"m:b", b"sealed")
+    table.delete(0, b"m:c")
+    table.put(0, b"m:d", b"sealed")
+    table.seal()
+    assert table.dirty() == [] and table.sealed() == [0]
+    table.put(0, b"m:d", b"new")  # over a sealed key
+    table.put(0, b"m:c", b"back")  # over a sealed deletion
+    table.delete(0, b"m:a")  # over RocksDB
+    assert table.pending(0) == [(b"m:a", None), (b"m:c", b"back"), (b"m:d", b"new")]
+    expected = [(b"m:b", b"sealed"), (b"m:c", b"back"), (b"m:d", b"new")]
+    assert table.scan(0, b"m:") == expected
+    assert table.scan(0, b"m:", after=b"m:b", limit=1) == expected[1:2]
+    assert table.scan_until(0, b"m:d", 10) == expected[:2]
+    assert table.get(0, b"m:b") == b"sealed" and table.get(0, b"m:a") is None
+    with pytest.raises(RuntimeError):
+        table.seal()  # one checkpoint in flight at a time
+    table.flush_sealed(0)  # its changelog was delivered
+    assert rocks.scan(0, b"") == [(b"m:a", b"vm:a"), (b"m:b", b"sealed"), (b"m:d", b"sealed")]
+    assert table.scan(0, b"m:") == expected  # the overlay still over it
+    table.seal()
+    table.flush_sealed(0)
+    assert rocks.scan(0, b"") == expected

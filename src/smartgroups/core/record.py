@@ -17,7 +17,8 @@ It also holds the bookkeeping that makes at-least-once delivery exact:
   below it is a re-delivery: nothing is recomputed.
 * ``outbox`` — the output events of the member's most recent inputs (at most
   :data:`OUTBOX_ENTRIES`), so a re-delivered input re-sends identical outputs (same ids) in case
-  they never reached the broker before a crash.
+  they never reached the broker before a crash. A caller that knows which inputs are durably
+  committed drops the entries of those (:meth:`MemberRecord.settle`): they cannot come again.
 
 ``segments`` holds the member's segment in each segment set it ever left the fallback of
 (:mod:`smartgroups.core.segments`), with the set's change counter.
@@ -206,6 +207,24 @@ class MemberRecord:
         kept = [e for e in self.outbox if e.at_ms >= horizon]
         kept.append(entry)
         self.outbox = kept[-OUTBOX_ENTRIES:]
+
+    def settle(self, settled: Mapping[str, int]) -> bool:
+        """Drop the outbox entries of inputs that can no longer be re-delivered: an entry of
+        ``source`` whose offset is below ``settled[source]`` (the first offset of that source
+        not yet durably committed by the caller). Return whether any was dropped.
+
+        Only the caller knows what is durable (the batch member loop after its checkpoint
+        commits); sources it does not name keep their entries, within the age and count bounds
+        of :meth:`remember`. A record with an empty outbox is not decoded.
+        """
+        if self._outbox is None and self._outbox_raw == b"[]":
+            return False
+        entries = self.outbox
+        kept = [e for e in entries if e.offset >= settled.get(e.source, -1)]
+        if len(kept) == len(entries):
+            return False
+        self._outbox = kept
+        return True
 
     def outbox_for(self, source: str, offset: int) -> list[dict[str, Any]] | None:
         """Outputs that input (``source``, ``offset``) produced, if still remembered."""

@@ -107,6 +107,13 @@ class MemberService:
         self.spaces: dict[tuple[int, str], SpaceGroups] = {}
         self.on_scan: ScanHook | None = None
         """Told of each backfill step (the worker's progress metrics), if set."""
+        self.settled: dict[int, dict[str, int]] = {}
+        """Per partition, per input source *of that partition* (``topic#p``, ``scan#p``,
+        ``tick#p``), the first offset not yet durably committed (:meth:`settle`). A record
+        this service stores drops the outbox entries of inputs below it: they cannot be
+        re-delivered, so their outputs need not be kept (records stay small; one input's
+        outputs are typically all an outbox holds). Empty (the agent path): outboxes keep
+        their age and count bounds only."""
 
     # -- dispatch ------------------------------------------------------------------------------
     async def handle(self, record: Record) -> None:
@@ -140,6 +147,28 @@ class MemberService:
                 self.stats["inputs.rerouted"] += 1
                 return
         await self._input(record, record.partition)
+
+    def marks(self, partition: int, fanout_next: int | None) -> dict[str, int]:
+        """The first offsets of ``partition``'s in-process sources not applied yet, as of now:
+        what :meth:`settle` may take once everything applied so far is durable.
+        ``fanout_next`` is the next fan-out offset of the partition, when known (scan jobs are
+        numbered by fan-out offsets: with none running, every job below it is finished)."""
+        marks: dict[str, int] = {}
+        count = self.members.get(partition, TICK_COUNT_KEY)
+        if count is not None:
+            marks[tick_source(partition)] = int(count) + 1
+        jobs = self.scans.get(partition)
+        if jobs:
+            marks[scan_source(partition)] = min(job.offset for job in jobs.values())
+        elif fanout_next is not None:
+            marks[scan_source(partition)] = fanout_next
+        return marks
+
+    def settle(self, partition: int, marks: dict[str, int]) -> None:
+        """Everything ``partition`` applied below ``marks`` (source -> first offset not
+        applied; sources of ``partition`` only) is durable now: its outputs are delivered, its
+        state is in the changelog, its offsets are committed (see :attr:`settled`)."""
+        self.settled.setdefault(partition, {}).update(marks)
 
     def forget(self) -> None:
         """Drop cached group copies and scan jobs (after a rebalance, tables may have been
@@ -396,6 +425,9 @@ class MemberService:
         outputs += segments.outputs(
             rec, space, space_id, member_id, cause, now_ms, transitions, change
         )
+        marks = self.settled.get(partition)
+        if marks:
+            rec.settle(marks)
         if not self.keep_outbox:
             rec.outbox = []
         elif outputs:

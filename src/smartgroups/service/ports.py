@@ -22,6 +22,11 @@ Clock = Callable[[], datetime]
 Headers = list[tuple[str, bytes]]
 
 
+def source_name(topic: str, partition: int) -> str:
+    """``topic#partition``: the input source whose offsets a member record counts."""
+    return f"{topic}#{partition}"
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One input record at its original coordinates (full topic name, partition, offset)."""
@@ -44,7 +49,7 @@ class Record:
     @property
     def source(self) -> str:
         """``topic#partition``: where offsets of this record's stream are counted."""
-        return f"{self.topic}#{self.partition}"
+        return source_name(self.topic, self.partition)
 
 
 class Table(Protocol):

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from smartgroups.core.ids import group_key
+from smartgroups.service.ports import source_name
 
 JOB_PREFIX = b"\xffscan:"
 """Members-table keys of scan jobs (after every ``space:member`` key)."""
@@ -49,12 +50,12 @@ TICK_COUNT_KEY = b"\xfftick"
 
 def tick_source(partition: int) -> str:
     """The input source a partition's due-time slices apply members as."""
-    return f"tick#{partition}"
+    return source_name("tick", partition)
 
 
 def scan_source(partition: int) -> str:
     """The input source a partition's scan jobs apply members as."""
-    return f"scan#{partition}"
+    return source_name("scan", partition)
 
 
 @dataclass(slots=True)

@@ -14,10 +14,11 @@ The contract:
   beside it, and a new one opens); nothing leaves before :meth:`BatchProducer.submit`, which hands
   every batch filled since the last call to the producer (the member loop calls it at its
   checkpoint, with the changelogs that make their state durable).
-* :meth:`BatchProducer.delivered` waits for every batch submitted so far and raises the first
-  delivery failure (the caller stops the worker: nothing past it may be committed).
-* :meth:`BatchProducer.last_offset` is the offset of the last record delivered to a partition
-  (what a changelog checkpoint stores); valid after :meth:`delivered`.
+* :meth:`BatchProducer.submit` returns the :class:`Submission` of those batches: the member
+  loop goes on processing while it is delivered (a pipelined checkpoint), then waits for it
+  (:meth:`Submission.delivered`, raising the first delivery failure: the caller stops the worker,
+  nothing past it may be committed) and reads the offset of the last record it delivered to each
+  partition (:meth:`Submission.last_offset`, what a changelog checkpoint stores).
 * Per partition, records keep the order they were appended in (one batch in flight per
   partition at a time, aiokafka's accumulator; the producer is idempotent).
 * A record without a key and without a partition goes to the topic's partitions in turn.
@@ -39,6 +40,32 @@ BATCH_BYTES = 512 * 1024
 (under the broker's default 1 MiB message limit)."""
 
 
+class Submission:
+    """The batches one :meth:`BatchProducer.submit` handed to the producer."""
+
+    def __init__(self) -> None:
+        self.futures: list[asyncio.Future[Any]] = []
+        self.tails: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
+
+    def done(self) -> bool:
+        """Whether every batch has its answer (delivered or failed)."""
+        return all(future.done() for future in self.futures)
+
+    async def delivered(self) -> None:
+        """Wait for every batch; raise the first delivery failure."""
+        if self.futures:
+            await asyncio.gather(*self.futures)
+
+    def last_offset(self, topic: str, partition: int) -> int | None:
+        """The offset of the last record delivered to ``topic``/``partition`` (None: this
+        submission sent it none), once :meth:`delivered` returned."""
+        tail = self.tails.get((topic, partition))
+        if tail is None:
+            return None
+        future, last = tail
+        return int(future.result().offset) + last
+
+
 class BatchProducer:
     """Per-partition batches over ``producer`` (see the module docstring)."""
 
@@ -46,8 +73,6 @@ class BatchProducer:
         self.producer = producer
         self._open: dict[tuple[str, int], tuple[Any, int]] = {}  # builder, last relative offset
         self._full: list[tuple[tuple[str, int], Any, int]] = []  # filled, not yet submitted
-        self._tail: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
-        self._pending: list[asyncio.Future[Any]] = []
         self._partitions: dict[str, int] = {}
         self._turn = 0
 
@@ -87,36 +112,25 @@ class BatchProducer:
                 raise RecordTooLarge(f"a record for {topic} does not fit in {BATCH_BYTES} bytes")
         self._open[tp] = (builder, meta.offset)
 
-    async def submit(self) -> None:
+    async def submit(self) -> Submission:
         """Hand every batch appended to since the last submit to the producer (per partition
-        in the order they were filled)."""
+        in the order they were filled); return them as one :class:`Submission`."""
         full, self._full = self._full, []
         opened, self._open = self._open, {}
+        submission = Submission()
         for tp, builder, last in full:
-            await self._submit(tp, builder, last)
+            await self._submit(submission, tp, builder, last)
         for tp, (builder, last) in opened.items():
-            await self._submit(tp, builder, last)
-
-    async def delivered(self) -> None:
-        """Wait for every batch submitted so far; raise the first delivery failure."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
-
-    def last_offset(self, topic: str, partition: int) -> int | None:
-        """The offset of the last record delivered to ``topic``/``partition`` (None: none sent
-        since the producer started), once :meth:`delivered` returned."""
-        tail = self._tail.get((topic, partition))
-        if tail is None:
-            return None
-        future, last = tail
-        return int(future.result().offset) + last
+            await self._submit(submission, tp, builder, last)
+        return submission
 
     def _builder(self) -> Any:
         return self.producer.create_batch()  # sized by the producer's max_batch_size
 
-    async def _submit(self, tp: tuple[str, int], builder: Any, last: int) -> None:
+    async def _submit(
+        self, submission: Submission, tp: tuple[str, int], builder: Any, last: int
+    ) -> None:
         topic, partition = tp
         future = await self.producer.send_batch(builder, topic, partition=partition)
-        self._tail[tp] = (future, last)
-        self._pending.append(future)
+        submission.tails[tp] = (future, last)
+        submission.futures.append(future)

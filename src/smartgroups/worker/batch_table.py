@@ -18,6 +18,15 @@ The batch's owner then uses what the port does not have:
   ``write_batch`` and forget them; :meth:`BatchTable.discard` -- forget them unapplied (the
   batch failed: the base and the view go back to the last flush).
 
+**Pipelined checkpoints.** The member loop goes on processing while a checkpoint's changelog is
+on its way: :meth:`BatchTable.seal` moves the overlay's changes to a second, *sealed* overlay
+between the overlay and RocksDB (the changes whose changelog is in flight), and a fresh overlay
+takes the next writes. Reads see the overlay, then the sealed changes, then RocksDB.
+:meth:`BatchTable.sealed` lists the partitions with sealed changes and
+:meth:`BatchTable.flush_sealed` writes one partition's to RocksDB once their changelog is
+delivered. One checkpoint is in flight at a time: :meth:`~BatchTable.seal` refuses while sealed
+changes remain. :meth:`~BatchTable.flush` applies both (sealed first).
+
 Decisions where the port is silent:
 
 * A ``delete`` always records a deletion marker, without reading RocksDB to see whether the key
@@ -42,6 +51,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
+from typing import Protocol
 
 from smartgroups.worker.rocks import RocksTable
 
@@ -74,13 +84,22 @@ def _prefix_end(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
-class BatchTable:
-    """A :class:`~smartgroups.service.ports.Table` whose writes wait in memory over ``base``.
+class _Below(Protocol):
+    """What a layer reads through to: RocksDB, or the sealed layer over it."""
 
-    ``base`` is read for what the overlay does not hold and written only by :meth:`flush`.
-    """
+    def get(self, partition: int, key: bytes) -> bytes | None: ...
 
-    def __init__(self, base: RocksTable) -> None:
+    def scan(
+        self, partition: int, prefix: bytes, *, after: bytes | None = None, limit: int = 500
+    ) -> Pairs: ...
+
+    def scan_until(self, partition: int, bound: bytes, limit: int) -> Pairs: ...
+
+
+class _Layer:
+    """One overlay of changes per partition over ``base``, read through to it."""
+
+    def __init__(self, base: _Below) -> None:
         self.base = base
         self._overlays: dict[int, _Overlay] = {}
 
@@ -182,31 +201,31 @@ class BatchTable:
         """The partitions with pending changes, in order."""
         return sorted(self._overlays)
 
-    def flush(self, partition: int) -> None:
-        """Apply ``partition``'s changes to the base in one atomic ``write_batch`` and forget
-        them; when RocksDB refuses the batch, nothing is applied and the changes stay pending."""
+    def write_to(self, rocks: RocksTable, partition: int) -> None:
+        """Apply ``partition``'s changes to ``rocks`` in one atomic ``write_batch`` and forget
+        them; when RocksDB refuses the batch, nothing is applied and the changes stay."""
         overlay = self._overlays.get(partition)
         if overlay is None:
             return
         values = overlay.values
         puts = [(key, value) for key, value in values.items() if value is not None]
         deletes = [key for key, value in values.items() if value is None]
-        self.base.write_batch(partition, puts, deletes)
+        rocks.write_batch(partition, puts, deletes)
         del self._overlays[partition]
 
     def discard(self, partition: int) -> None:
-        """Forget ``partition``'s changes unapplied: it reads as the base again."""
+        """Forget ``partition``'s changes unapplied."""
         self._overlays.pop(partition, None)
 
-    def close_partition(self, partition: int) -> None:
-        """Drop ``partition``'s unflushed changes and close its RocksDB (a revoked partition)."""
-        self._overlays.pop(partition, None)
-        self.base.close_partition(partition)
+    def take(self) -> dict[int, _Overlay]:
+        """Every change, handed over (this layer starts empty)."""
+        overlays, self._overlays = self._overlays, {}
+        return overlays
 
-    def close(self) -> None:
-        """Drop every unflushed change and close every open partition."""
-        self._overlays.clear()
-        self.base.close()
+    def adopt(self, overlays: dict[int, _Overlay]) -> None:
+        """Hold ``overlays`` (taken from the layer above) as this layer's changes."""
+        assert not self._overlays, "a layer adopts changes only when it holds none"
+        self._overlays = overlays
 
     # --- internals -----------------------------------------------------------------------
 
@@ -267,3 +286,95 @@ class BatchTable:
             i = j
             cursor = pairs[-1][0]
             room *= 2
+
+
+class BatchTable:
+    """A :class:`~smartgroups.service.ports.Table` whose writes wait in memory over ``base``
+    (see the module docstring): the overlay, over the sealed changes, over RocksDB.
+
+    ``base`` is read for what the overlays do not hold and written only by :meth:`flush` and
+    :meth:`flush_sealed`.
+    """
+
+    def __init__(self, base: RocksTable) -> None:
+        self.base = base
+        self._sealed = _Layer(base)
+        self._current = _Layer(self._sealed)
+
+    # --- the port ------------------------------------------------------------------------
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """The value under ``key`` on ``partition``, or None."""
+        return self._current.get(partition, key)
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        """Set ``key`` on ``partition`` (in the overlay)."""
+        self._current.put(partition, key, value)
+
+    def delete(self, partition: int, key: bytes) -> None:
+        """Remove ``key`` from ``partition`` (a deletion marker in the overlay; no error when
+        absent)."""
+        self._current.delete(partition, key)
+
+    def scan(
+        self, partition: int, prefix: bytes, *, after: bytes | None = None, limit: int = 500
+    ) -> Pairs:
+        """Up to ``limit`` pairs of ``partition`` whose key starts with ``prefix``, in key
+        order, strictly after ``after`` when given."""
+        return self._current.scan(partition, prefix, after=after, limit=limit)
+
+    def scan_until(self, partition: int, bound: bytes, limit: int) -> Pairs:
+        """Up to ``limit`` pairs of ``partition`` from its first key, stopping before
+        ``bound``."""
+        return self._current.scan_until(partition, bound, limit)
+
+    # --- the batch -----------------------------------------------------------------------
+
+    def pending(self, partition: int) -> list[tuple[bytes, bytes | None]]:
+        """``partition``'s changes in the overlay (not sealed), in key order (None:
+        deleted)."""
+        return self._current.pending(partition)
+
+    def dirty(self) -> list[int]:
+        """The partitions with changes in the overlay, in order."""
+        return self._current.dirty()
+
+    def seal(self) -> None:
+        """Move every change of the overlay to the sealed changes (their changelog is on its
+        way); the overlay starts empty. Refused (``RuntimeError``) while sealed changes are not
+        flushed: one checkpoint is in flight at a time."""
+        if self._sealed.dirty():
+            raise RuntimeError("the sealed changes of the last checkpoint are not flushed yet")
+        self._sealed.adopt(self._current.take())
+
+    def sealed(self) -> list[int]:
+        """The partitions with sealed changes, in order."""
+        return self._sealed.dirty()
+
+    def flush_sealed(self, partition: int) -> None:
+        """Apply ``partition``'s sealed changes to RocksDB in one atomic ``write_batch`` and
+        forget them; when RocksDB refuses the batch, nothing is applied and they stay."""
+        self._sealed.write_to(self.base, partition)
+
+    def flush(self, partition: int) -> None:
+        """Apply all of ``partition``'s changes, sealed then overlay, to RocksDB (one atomic
+        ``write_batch`` each) and forget them."""
+        self._sealed.write_to(self.base, partition)
+        self._current.write_to(self.base, partition)
+
+    def discard(self, partition: int) -> None:
+        """Forget ``partition``'s changes, sealed or not, unapplied: it reads as RocksDB
+        again."""
+        self._current.discard(partition)
+        self._sealed.discard(partition)
+
+    def close_partition(self, partition: int) -> None:
+        """Drop ``partition``'s unflushed changes and close its RocksDB (a revoked partition)."""
+        self.discard(partition)
+        self.base.close_partition(partition)
+
+    def close(self) -> None:
+        """Drop every unflushed change and close every open partition."""
+        self._current.take()
+        self._sealed.take()
+        self.base.close()

@@ -2,7 +2,7 @@
 
 ``SMARTGROUPS_TEST_CRASH_AT=<phase>:<n>`` makes the worker SIGKILL itself the ``n``-th time a
 checkpoint with applied inputs reaches ``phase`` (:data:`PHASES`, in checkpoint order; see
-:meth:`smartgroups.worker.member_loop.MemberLoop._checkpoint`). The fault suite uses it to cut a
+:meth:`smartgroups.worker.member_loop.MemberLoop._seal` and ``_finish``). The fault suite uses it to cut a
 batch where it wants; it is read once, at import, and is not a setting: unset (always, outside
 the fault suite), :func:`reached` is one comparison.
 """
@@ -13,14 +13,19 @@ import os
 import signal
 
 ENV = "SMARTGROUPS_TEST_CRASH_AT"
-PHASES = ("begun", "outputs", "members", "committed", "stored")
-"""``begun``: nothing of the checkpoint sent; ``outputs``: the outputs and the derived tables'
-changelogs delivered; ``members``: the member records' changelog delivered; ``committed``: the
+PHASES = ("begun", "sealed", "outputs", "members", "committed", "stored")
+"""``begun``: nothing of the checkpoint sent; ``sealed``: its outputs and changelogs handed to
+the producer, on their way, while the loop would go on with the next records; ``outputs``: the
+outputs and the derived tables' changelogs delivered; ``members``: the member records' changelog delivered; ``committed``: the
 input offsets committed; ``stored``: one partition of one table written to RocksDB (counted per
 write, so ``stored:2`` dies between two partitions' writes)."""
 
+RESTORE = "restore"
+"""Not a checkpoint phase: one fetched chunk of a changelog applied to RocksDB during a
+restore (F2 kills the worker there, mid-restore)."""
+
 _phase, _, _count = os.environ.get(ENV, "").partition(":")
-_left = [int(_count or "1") if _phase in PHASES else 0]
+_left = [int(_count or "1") if _phase in (*PHASES, RESTORE) else 0]
 
 
 def reached(phase: str) -> None:

@@ -13,22 +13,32 @@ per partition in offset order, goes to the same
 :class:`~smartgroups.worker.batch_table.BatchTable` overlay; outputs join per-partition producer
 batches (:mod:`smartgroups.worker.batch_producer`) that wait for the checkpoint.
 
-**Checkpoint** (:meth:`MemberLoop._checkpoint`) as soon as the loop has caught up with its
-inputs (a fetch returned fewer records than it may: so at low and moderate rates after every
-fetched batch, and outputs leave milliseconds after their input), and under a backlog every
-``SMARTGROUPS_COMMIT_INTERVAL`` (0.1 s) or :data:`CHECKPOINT_RECORDS` records; also before
-partitions are revoked and when the worker stops:
+**Checkpoint** as soon as the loop has caught up with its inputs (a fetch returned fewer
+records than it may: so at low and moderate rates after every fetched batch, and outputs leave
+milliseconds after their input), and under a backlog every ``SMARTGROUPS_COMMIT_INTERVAL``
+(0.1 s) or :data:`CHECKPOINT_RECORDS` records; also, waited for whole, before partitions are
+revoked and when the worker stops. It is **pipelined**: sealed (:meth:`MemberLoop._seal`), then
+finished (:meth:`MemberLoop._finish`) while the loop already processes the next records:
 
-1. the outputs and one changelog record per key changed since the last checkpoint
+1. seal: the outputs and one changelog record per key changed since the last checkpoint
    (``{app}-{table}-changelog``, the key's partition; the member records last) are handed to
-   the producer together and delivered. On one broker they travel in one produce request, so
-   a crash of the worker leaves consumers seeing the outputs of exactly the state the
-   changelogs hold (an earlier version delivered the outputs first and the records a round
-   trip later: a SIGKILL in between let a replay give a transition already seen another
-   cause);
-2. then the input offsets are committed;
-3. then the state is written to RocksDB, one write batch per partition, with the changelog
-   offset it reflects.
+   the producer together. On one broker they travel in one produce request, so a crash of the
+   worker leaves consumers seeing the outputs of exactly the state the changelogs hold (an
+   earlier version delivered the outputs first and the records a round trip later: a SIGKILL
+   in between let a replay give a transition already seen another cause). The tables' changes
+   are sealed (:meth:`~smartgroups.worker.batch_table.BatchTable.seal`): still read by the
+   service, under the next records' writes, not yet in RocksDB;
+2. finish, once they are delivered (or at once when the loop has nothing else to do): the
+   input offsets are committed;
+3. then the sealed state is written to RocksDB, one write batch per partition, with the
+   changelog offset it reflects;
+4. then member records may drop the outbox entries of the inputs it made durable
+   (:meth:`~smartgroups.service.members.MemberService.settle`): those cannot be re-delivered.
+
+One checkpoint is in flight at a time: the next is sealed only after the last is finished, so
+on Kafka and in RocksDB checkpoints keep their order, and the records processed meanwhile
+exist only in memory (a crash replays them from the committed offsets). What the overlap buys:
+the delivery round trip (produce, acks from the replicas) no longer stalls processing.
 
 A crash anywhere leaves RocksDB *behind* the changelog, never ahead of it: on assignment each
 partition's tables are brought up to the end of their changelogs from the stored offset (all of
@@ -54,17 +64,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from mode import Service
 
 from smartgroups.service.members import MemberService
-from smartgroups.service.ports import Headers, Record
+from smartgroups.service.ports import Headers, Record, source_name
 from smartgroups.wire.deadletter import DeadLetter
 from smartgroups.worker import crashpoint
-from smartgroups.worker.batch_producer import BATCH_BYTES, BatchProducer
+from smartgroups.worker.batch_producer import BATCH_BYTES, BatchProducer, Submission
 from smartgroups.worker.batch_table import BatchTable
 from smartgroups.worker.edge import blames_record, record_extra, send_dead_letter
 from smartgroups.worker.metrics import count_members
@@ -96,6 +107,17 @@ memory between checkpoints)."""
 
 def _no_crash(phase: str) -> None:
     """A checkpoint with no applied input is no crash point (F1 counts batches)."""
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A sealed checkpoint, being delivered: what :meth:`MemberLoop._finish` completes."""
+
+    submission: Submission
+    offsets: dict[TopicPartition, int]
+    marks: dict[int, dict[str, int]]
+    measured: list[tuple[dict[TopicPartition, list[Any]], float]]
+    crash: Callable[[str], None]
 
 
 def _checkpoint_key(table: str) -> bytes:
@@ -144,6 +166,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.rebalancing = True
         self.offsets: dict[TopicPartition, int] = {}
         self.uncommitted = 0  # records processed since the last checkpoint
+        self.inflight: _InFlight | None = None  # the checkpoint being delivered
         self.measured: list[tuple[dict[TopicPartition, list[Any]], float]] = []  # for metrics
         self.interval = settings.commit_interval
         self.checkpointed_at = time.monotonic()
@@ -221,7 +244,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             # fetched: nothing means the loop caught up with its inputs.
             busy = self.service.scanning()
             due = self.ticking or time.monotonic() >= self.next_tick
-            wait_ms = 0 if busy or due or self.uncommitted else 200
+            wait_ms = 0 if busy or due or self.uncommitted or self.inflight else 200
             try:
                 batch = await self.consumer.getmany(timeout_ms=wait_ms, max_records=MAX_RECORDS)
             except asyncio.CancelledError:
@@ -241,7 +264,14 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                 # Caught up: the fetch returned less than it could (a backlog fills it).
                 caught_up = sum(len(m) for m in batch.values()) < MAX_RECORDS
                 idle = caught_up and not self.service.scanning() and not self.ticking
-                if self._checkpoint_due(idle=idle) and not await self._try_checkpoint():
+                # The checkpoint in flight is finished once delivered, or at once when there is
+                # nothing else to do; the next one is sealed only after it (one at a time).
+                finish = self.inflight is not None and (
+                    self.inflight.submission.done() or (idle and not batch)
+                )
+                if finish and not await self._try(self._finish):
+                    return
+                if self._checkpoint_due(idle=idle) and not await self._try(self._seal):
                     return
 
     # -- one batch -----------------------------------------------------------------------------
@@ -325,52 +355,103 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             or time.monotonic() - self.checkpointed_at >= self.interval
         )
 
-    async def _try_checkpoint(self) -> bool:
+    async def _try(self, step: Callable[[], Awaitable[None]]) -> bool:
+        """Run a checkpoint step; on failure stop the worker and return False."""
         try:
-            await self._checkpoint()
+            await step()
         except Exception as exc:
             await self._halt("could not checkpoint", exc)
             return False
         return True
 
-    async def _checkpoint(self) -> None:
-        """Make everything since the last checkpoint durable (see the module docstring):
+    async def _try_checkpoint(self) -> bool:
+        return await self._try(self._checkpoint)
 
-        1. the outputs and one changelog record per changed key of every table, handed to the
-           producer together (on one broker: one produce request) and delivered;
-        2. then the input offsets committed;
-        3. then the state written to RocksDB, one write batch per partition, with the
-           changelog offset it reflects.
+    async def _checkpoint(self) -> None:
+        """A whole checkpoint, waited for: the one in flight finished, then everything since
+        sealed and finished (before partitions are revoked, and when the worker stops)."""
+        if self.inflight is not None:
+            await self._finish()
+        await self._seal()
+        await self._finish()
+
+    async def _seal(self) -> None:
+        """Begin a checkpoint of everything processed since the last one (see the module
+        docstring), without waiting for it: the outputs and one changelog record per changed
+        key of every table are handed to the producer together (on one broker: one produce
+        request), the tables' changes sealed (readable, not yet in RocksDB) and the offsets
+        and marks kept for :meth:`_finish`. The loop goes on processing meanwhile. The
+        checkpoint in flight, if any, is finished first: one at a time, in order.
+        """
+        if self.inflight is not None:
+            await self._finish()
+        crash = crashpoint.reached if self.offsets else _no_crash  # F1's test hook (tests only)
+        crash("begun")
+        marks = self._marks()
+        for name in CHANGELOG_ORDER:
+            await self._send_changelog(name)
+        submission = await self.batches.submit()
+        for table in self.tables.values():
+            table.seal()
+        crash("sealed")
+        self.inflight = _InFlight(submission, dict(self.offsets), marks, self.measured, crash)
+        self.offsets.clear()
+        self.measured = []
+        self.uncommitted = 0
+        self.checkpointed_at = time.monotonic()
+
+    async def _finish(self) -> None:
+        """Finish the checkpoint in flight:
+
+        1. wait until its outputs and changelogs are delivered;
+        2. then commit its input offsets;
+        3. then write its sealed state to RocksDB, one write batch per partition, with the
+           changelog offset it reflects;
+        4. then let records drop the outbox entries of the inputs it made durable.
 
         ``outputs`` and ``members`` are one crash point now (F1's names for the former two
         deliveries).
         """
-        crash = crashpoint.reached if self.offsets else _no_crash  # F1's test hook (tests only)
-        crash("begun")
-        for name in CHANGELOG_ORDER:
-            await self._send_changelog(name)
-        await self.batches.submit()
-        await self.batches.delivered()
+        inflight = self.inflight
+        if inflight is None:
+            return
+        crash = inflight.crash
+        await inflight.submission.delivered()
         crash("outputs")
         crash("members")
-        for batch, started in self.measured:  # latency: input timestamps to outputs delivered
+        for batch, started in inflight.measured:  # latency: input timestamps to delivery
             self.rt.metrics.batch(batch, started)
-        self.measured.clear()
-        if self.offsets:
-            await self.consumer.commit(dict(self.offsets))
-            self.offsets.clear()
+        if inflight.offsets:
+            await self.consumer.commit(inflight.offsets)
         crash("committed")
         for name, table in self.tables.items():
             topic = self.rt.topology.changelog(name)
-            for partition in table.dirty():
-                table.flush(partition)
+            for partition in table.sealed():
+                table.flush_sealed(partition)
                 crash("stored")
-                offset = self.batches.last_offset(topic, partition)
+                offset = inflight.submission.last_offset(topic, partition)
                 if offset is not None:
                     self._store_offset(name, partition, offset)
-        self.uncommitted = 0
-        self.checkpointed_at = time.monotonic()
+        for partition, settled in inflight.marks.items():
+            self.service.settle(partition, settled)
+        self.inflight = None
         self.rt.stats["checkpoints"] += 1
+
+    def _marks(self) -> dict[int, dict[str, int]]:
+        """Per ready partition, the first offset of each of its sources not applied yet (the
+        inputs' next offsets, the scan jobs' and due ticks' counters): once this checkpoint is
+        durable, records may drop the outbox entries below them
+        (:meth:`~smartgroups.service.members.MemberService.settle`)."""
+        marks: dict[int, dict[str, int]] = {p: {} for p in self.ready}
+        for tp, offset in self.offsets.items():
+            if tp.partition in marks:
+                marks[tp.partition][source_name(tp.topic, tp.partition)] = offset
+        fanout = self.rt.topology.fanout
+        for partition, own in marks.items():
+            source = source_name(fanout, partition)
+            fanout_next = own.get(source, self.service.settled.get(partition, {}).get(source))
+            own.update(self.service.marks(partition, fanout_next))
+        return marks
 
     async def _send_changelog(self, name: str) -> None:
         """One changelog record per key of ``name`` changed since the last checkpoint."""
@@ -426,6 +507,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                         name, partition = tables[tp]
                         self._apply_changelog(name, partition, messages)
                         restored[tp] += len(messages)
+                        crashpoint.reached(crashpoint.RESTORE)  # F2's test hook (tests only)
                 for tp in list(pending):
                     if await reader.position(tp) >= ends[tp]:
                         pending.discard(tp)
@@ -497,9 +579,9 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                 await self.batches.append(topic, key, value, partition)
             count += len(chunk)
             after = chunk[-1][0]
-        await self.batches.submit()
-        await self.batches.delivered()
-        last = self.batches.last_offset(topic, partition) if count else None
+        submission = await self.batches.submit()
+        await submission.delivered()
+        last = submission.last_offset(topic, partition) if count else None
         self._store_offset(name, partition, last if last is not None else end - 1)
         self.rt.stats["changelog.reseeded"] += count
 

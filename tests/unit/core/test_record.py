@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from smartgroups.core.record import (
     OUTBOX_ENTRIES,
     OUTBOX_MAX_AGE_MS,
@@ -71,6 +73,26 @@ def test_outbox_keeps_the_newest_entries_within_age() -> None:
     assert rec.outbox_for("t#0", last) == [{"id": str(last)}]
     rec.remember(OutboxEntry("t#1", 0, 1_000_000 + OUTBOX_MAX_AGE_MS + 100, []))
     assert [e.source for e in rec.outbox] == ["t#1"]
+
+
+def test_settle_drops_only_the_entries_of_settled_inputs() -> None:
+    rec = MemberRecord()
+    rec.remember(OutboxEntry("t#0", 4, 1_000, [{"id": "a"}]))
+    rec.remember(OutboxEntry("t#0", 9, 1_001, [{"id": "b"}]))
+    rec.remember(OutboxEntry("u#3", 2, 1_002, [{"id": "c"}]))  # a source not named: kept
+    assert rec.settle({"t#0": 9})
+    assert [(e.source, e.offset) for e in rec.outbox] == [("t#0", 9), ("u#3", 2)]
+    assert not rec.settle({"t#0": 9})  # nothing more to drop
+    assert rec.outbox_for("t#0", 9) == [{"id": "b"}]
+
+
+def test_settle_leaves_an_empty_outbox_encoded() -> None:
+    def refuse(_: bytes) -> Any:
+        raise AssertionError("an empty outbox is not decoded")
+
+    rec = MemberRecord.from_docs(MemberRecord().state_doc(), b"[]", refuse)
+    assert not rec.settle({"t#0": 100})
+    assert rec.outbox_doc() is None and rec.outbox_bytes == b"[]"
 
 
 def test_redelivery_is_recognised_per_source() -> None:

@@ -2,9 +2,10 @@
 
 ``SMARTGROUPS_TEST_CRASH_AT=<phase>:<n>`` makes the worker SIGKILL itself the ``n``-th time a
 checkpoint with applied inputs reaches ``phase`` (:data:`PHASES`, in checkpoint order; see
-:meth:`smartgroups.worker.member_loop.MemberLoop._seal` and ``_finish``). The fault suite uses it to cut a
-batch where it wants; it is read once, at import, and is not a setting: unset (always, outside
-the fault suite), :func:`reached` is one comparison.
+:meth:`smartgroups.worker.member_loop.MemberLoop._seal` and ``_finish``), or the ``n``-th time a
+restore applies a fetched chunk (:data:`RESTORE`, F2). The fault suite uses it to cut a batch
+where it wants; it is read once, at import, and is not a setting: unset (always, outside the
+fault suite), :func:`reached` is one comparison.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ ENV = "SMARTGROUPS_TEST_CRASH_AT"
 PHASES = ("begun", "sealed", "outputs", "members", "committed", "stored")
 """``begun``: nothing of the checkpoint sent; ``sealed``: its outputs and changelogs handed to
 the producer, on their way, while the loop would go on with the next records; ``outputs``: the
-outputs and the derived tables' changelogs delivered; ``members``: the member records' changelog delivered; ``committed``: the
-input offsets committed; ``stored``: one partition of one table written to RocksDB (counted per
-write, so ``stored:2`` dies between two partitions' writes)."""
+outputs and the derived tables' changelogs delivered; ``members``: the member records'
+changelog delivered (one point with ``outputs`` now); ``committed``: the input offsets
+committed; ``stored``: one partition of one table written to RocksDB (counted per write, so
+``stored:2`` dies between two partitions' writes)."""
 
 RESTORE = "restore"
 """Not a checkpoint phase: one fetched chunk of a changelog applied to RocksDB during a

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,7 @@ from smartgroups.core.catalog import Group, SpaceCatalog
 from smartgroups.core.commands import parse_command
 from smartgroups.core.conditions import evaluate
 from smartgroups.core.fields import ELIGIBLE_STATUSES
-from smartgroups.core.record import MemberRecord
+from smartgroups.core.record import MemberRecord, StoredState
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.space import GroupEntry, SpaceGroups
 
@@ -309,7 +310,13 @@ def fold(script: list[tuple[str, Any]]) -> None:
             effect = definitions.apply(doc)
             out = []
             if effect is not None:  # the worker's scan, for this member
+                stored = orjson.loads(orjson.dumps(rec.state_doc()))  # as a backfill reads it
+                skip = membership.rescan_changes_nothing(
+                    StoredState(stored), space, doc["group_id"], now
+                )
                 out = membership.on_group(rec, space, effect, doc["group_id"], now)
+                if skip:  # the backfill's shortcut: the full decision changes nothing either
+                    assert out == [] and rec.state_doc() == stored, (effect, doc)
         elif kind == "command":
             seq += 1
             out = membership.on_command(rec, space, arg[0], arg[1], seq, now)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from smartgroups.core.conditions import next_change
 from smartgroups.core.matching import Shortcut, cascade
-from smartgroups.core.record import Command, MemberRecord, Pair
+from smartgroups.core.record import Command, MemberRecord, Pair, StoredState
 from smartgroups.core.snapshot import MemberSnapshot
 from smartgroups.core.space import GroupEntry, SpaceGroups
 from smartgroups.core.values import epoch_ms
@@ -141,6 +141,30 @@ def verdict(
     if not eligible or blacklisted:
         return False
     return predicate(member, now)
+
+
+def rescan_changes_nothing(
+    state: StoredState, space: SpaceGroups, group_id: str, now: datetime
+) -> bool:
+    """Whether :func:`on_group` for ``group_id`` would leave the stored member as it is.
+
+    True when the group reads no time-relative trigger (those set due instants even without a
+    transition) and its :func:`verdict` is the member's membership now (no transition, hence
+    no cascade). A backfill skips such members without building their records; every other
+    member goes through :func:`on_group`.
+    """
+    entry = space.get(group_id)
+    if entry is None or entry.time_fields or space.index.time_fields(group_id):
+        return False
+    member = verdict(
+        entry,
+        state.snapshot(),
+        now,
+        eligible=state.eligible,
+        static_on=_on(state.static(group_id), entry),
+        blacklisted=_on(state.blacklist(group_id), entry),
+    )
+    return member == state.is_member(group_id)
 
 
 # -- one function per kind of input ------------------------------------------------------------

@@ -45,6 +45,7 @@ from typing import Any
 
 from smartgroups.core.fields import is_eligible
 from smartgroups.core.segments import Segment
+from smartgroups.core.snapshot import MemberSnapshot
 
 OutboxDecoder = Callable[[bytes], Any]
 """Decodes stored outbox bytes into the list :meth:`MemberRecord.outbox_doc` returned."""
@@ -291,3 +292,45 @@ class MemberRecord:
         if segments:
             record.segments = {k: Segment(g[0], int(g[1]), int(g[2])) for k, g in segments.items()}
         return record
+
+
+class StoredState:
+    """A stored record's state document (:meth:`MemberRecord.state_doc`) read as it is,
+    without building the record: the few things a backfill needs to see that a member's
+    verdict for a group stays (:func:`smartgroups.core.membership.rescan_changes_nothing`),
+    and the condition view the live preview reads."""
+
+    __slots__ = ("doc",)
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+
+    @property
+    def eligible(self) -> bool:
+        return is_eligible(self.doc["p"])
+
+    def snapshot(self) -> MemberSnapshot:
+        """The member's condition view: profile, values, answers, the groups it is in."""
+        doc = self.doc
+        groups = frozenset(g for g, pair in doc["m"].items() if pair[0])
+        return MemberSnapshot(doc["p"], doc["v"], doc["a"], groups)
+
+    def is_member(self, group_id: str) -> bool:
+        pair = self.doc["m"].get(group_id)
+        return pair is not None and bool(pair[0])
+
+    def static(self, group_id: str) -> Command | None:
+        """The last static-membership command of the pair, if any."""
+        return _command(self.doc["s"].get(group_id))
+
+    def blacklist(self, group_id: str) -> Command | None:
+        """The last blacklist command of the pair, if any."""
+        return _command(self.doc["b"].get(group_id))
+
+    def already_applied(self, source: str, offset: int) -> bool:
+        """As :meth:`MemberRecord.already_applied`."""
+        return int(self.doc["n"].get(source, -1)) >= offset
+
+
+def _command(stored: Any) -> Command | None:
+    return None if stored is None else Command(bool(stored[0]), int(stored[1]))

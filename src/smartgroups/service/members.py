@@ -256,7 +256,14 @@ class MemberService:
             return membership.on_group(rec, space, effect, group_id, now)
 
         await self._decide_scanned(
-            record.partition, space_id, chunk, record.source, record.offset, change, doc["cause"]
+            record.partition,
+            space_id,
+            chunk,
+            record.source,
+            record.offset,
+            change,
+            doc["cause"],
+            rescanned=group_id,
         )
         if self.on_scan is not None:
             self.on_scan(
@@ -319,7 +326,7 @@ class MemberService:
             return membership.on_group(rec, space, effect, group_id, now)
 
         await self._decide_scanned(
-            partition, job.space, chunk, source, job.offset, change, job.cause
+            partition, job.space, chunk, source, job.offset, change, job.cause, rescanned=group_id
         )
         first, finished = job.after is None, len(chunk) < limit
         if self.on_scan is not None:
@@ -360,17 +367,35 @@ class MemberService:
         offset: int,
         change: Change,
         cause: Cause,
+        *,
+        rescanned: str | None = None,
     ) -> None:
         """Apply ``change`` to each member of a scanned slice of ``space_id`` (``chunk``: their
         keys and stored records), as input ``offset`` of ``source``; counted in
-        ``scans.members``."""
+        ``scans.members``.
+
+        ``rescanned``: the group that ``change`` re-decides (:func:`membership.on_group`). A
+        member whose stored state shows the change would leave it as it is
+        (:func:`membership.rescan_changes_nothing`) is skipped without building its record:
+        most members of a backfill (counted in ``inputs.noop`` as the full path would)."""
         skip = len(space_prefix(space_id))
+        space = self._space(partition, space_id) if rescanned is not None else None
+        now = self.clock()
+        skipped = 0
         for key, raw in chunk:
+            if space is not None and rescanned is not None:
+                state = record_codec.stored_state(raw)
+                if not state.already_applied(source, offset) and (
+                    membership.rescan_changes_nothing(state, space, rescanned, now)
+                ):
+                    skipped += 1
+                    continue
             member_id = key[skip:].decode()
             await self._apply(
                 partition, space_id, member_id, source, offset, change, cause, raw=raw
             )
         self.stats["scans.members"] += len(chunk)
+        self.stats["inputs.noop"] += skipped
 
     async def _decide_due(
         self, partition: int, chunk: list[tuple[bytes, bytes]], source: str, offset: int

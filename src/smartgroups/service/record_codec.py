@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import orjson
 
-from smartgroups.core.fields import is_eligible
-from smartgroups.core.record import MemberRecord
+from smartgroups.core.record import MemberRecord, StoredState
 from smartgroups.core.snapshot import MemberSnapshot
 
 _EMPTY_OUTBOX = b"[]"
@@ -30,15 +29,17 @@ def loads(raw: bytes) -> MemberRecord:
     return MemberRecord.from_docs(orjson.loads(state), outbox or _EMPTY_OUTBOX, orjson.loads)
 
 
+def stored_state(raw: bytes) -> StoredState:
+    """The state of a stored record, read without building the record (a backfill's first look
+    at each member)."""
+    return StoredState(orjson.loads(raw.partition(b"\n")[0]))
+
+
 def snapshot(raw: bytes) -> MemberSnapshot | None:
     """The condition view of a stored record when its status is eligible, else None, without
     building the record (the live preview reads every member of a space this way)."""
-    state = orjson.loads(raw.partition(b"\n")[0])
-    profile = state["p"]
-    if not is_eligible(profile):
-        return None
-    groups = frozenset(g for g, pair in state["m"].items() if pair[0])
-    return MemberSnapshot(profile, state["v"], state["a"], groups)
+    state = stored_state(raw)
+    return state.snapshot() if state.eligible else None
 
 
 def segment_view(raw: bytes, set_id: str) -> tuple[dict[str, object], list[object] | None] | None:

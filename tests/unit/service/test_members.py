@@ -15,6 +15,7 @@ import pytest
 from tests.unit.service.bus import Bus
 
 from smartgroups.core.partitioning import partition_for
+from smartgroups.core.record import MemberRecord
 from smartgroups.service.scans import JOB_PREFIX
 
 SPACE = "acme"
@@ -262,3 +263,28 @@ async def test_a_record_drops_the_outputs_of_inputs_settled_durable(bus: Bus) ->
     assert [e[0] for e in rerouted] == [f"member-changes#{wrong}"]  # kept: not settled here
     await bus.deliver(second)  # not settled yet: a re-delivery is recognised, nothing new
     assert bus.changes() == [] and bus.stats["inputs.redelivered"] == 1
+
+
+async def test_a_backfill_builds_only_the_records_whose_membership_changes(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most members of a backfill keep their verdict: their stored state is read, not built
+    into a record, decided or written again."""
+    for i in range(300):
+        email = f"x{i}@acme.com" if i % 10 == 0 else f"x{i}@other.org"
+        bus.event("member-changes", upsert(f"m{i}", email=email, status="accepted"))
+    await bus.run()
+    built = 0
+    from_docs = MemberRecord.from_docs.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[MemberRecord], *args: Any) -> MemberRecord:
+        nonlocal built
+        built += 1
+        return from_docs(cls, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(MemberRecord, "from_docs", classmethod(counting))
+    bus.event("group-changes", smart("staff", ACME))
+    await bus.run()
+    assert len(bus.changes()) == 30
+    assert bus.stats["scans.members"] == 300
+    assert built == 30  # the 30 who join; 270 skipped on their stored state

@@ -90,6 +90,11 @@ class BrokerError(SmartGroupsError):
     """The local development broker failed; the message carries the tail of its log."""
 
 
+class Fenced(SmartGroupsError):
+    """The member loop may no longer own its partitions (it was paused past the consumer
+    group's session timeout, or the group dropped it): it sends nothing more and stops."""
+
+
 class RecordTooLarge(SmartGroupsError):
     """A record the worker must produce does not fit in one producer batch."""
 

@@ -14,13 +14,13 @@ import os
 import signal
 
 ENV = "SMARTGROUPS_TEST_CRASH_AT"
-PHASES = ("begun", "sealed", "outputs", "members", "committed", "stored")
+PHASES = ("begun", "sealed", "outputs", "members", "stored", "committed")
 """``begun``: nothing of the checkpoint sent; ``sealed``: its outputs and changelogs handed to
 the producer, on their way, while the loop would go on with the next records; ``outputs``: the
 outputs and the derived tables' changelogs delivered; ``members``: the member records'
-changelog delivered (one point with ``outputs`` now); ``committed``: the input offsets
-committed; ``stored``: one partition of one table written to RocksDB (counted per write, so
-``stored:2`` dies between two partitions' writes)."""
+changelog delivered (one point with ``outputs`` now); ``stored``: one partition of one table
+written to RocksDB (counted per write, so ``stored:2`` dies between two partitions' writes);
+``committed``: the input offsets committed (in the background, while the loop goes on)."""
 
 RESTORE = "restore"
 """Not a checkpoint phase: one fetched chunk of a changelog applied to RocksDB during a

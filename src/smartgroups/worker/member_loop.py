@@ -28,9 +28,9 @@ finished (:meth:`MemberLoop._finish`) while the loop already processes the next 
    in between let a replay give a transition already seen another cause). The tables' changes
    are sealed (:meth:`~smartgroups.worker.batch_table.BatchTable.seal`): still read by the
    service, under the next records' writes, not yet in RocksDB;
-2. finish, once they are delivered (or at once when the loop has nothing else to do): the
-   sealed state is written to RocksDB, one write batch per partition, with the changelog
-   offset it reflects;
+2. finish, once they are delivered (the loop looks between its turns, and waits at most a
+   millisecond for records meanwhile): the sealed state is written to RocksDB, one write
+   batch per partition, with the changelog offset it reflects;
 3. then the input offsets are committed, in the background (:meth:`MemberLoop._commit_next`;
    one commit at a time, the offsets of the checkpoints finished meanwhile go together in the
    next);
@@ -189,7 +189,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.awake_at = time.monotonic()  # the pause watch's last turn (see _fence)
         self.paused: float | None = None  # the longest pause seen, once past PAUSE_FENCE_S
         self.committing: asyncio.Task[None] | None = None  # finished checkpoints' offsets
-        self.uncommitted_offsets: dict[TopicPartition, int] = {}  # finished, not committed
+        self.finished_offsets: dict[TopicPartition, int] = {}  # of finished checkpoints
         self.unsettled: dict[int, dict[str, int]] = {}  # their marks (MemberService.settle)
         self.commit_crash: Callable[[str], None] = _no_crash
         self.measured: list[tuple[dict[TopicPartition, list[Any]], float]] = []  # for metrics
@@ -476,7 +476,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                 if offset is not None:
                     self._store_offset(name, partition, offset)
         self.inflight = None
-        self.uncommitted_offsets.update(inflight.offsets)
+        self.finished_offsets.update(inflight.offsets)
         for partition, marks in inflight.marks.items():
             self.unsettled.setdefault(partition, {}).update(marks)
         if inflight.offsets:
@@ -493,8 +493,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             if not self.committing.done():
                 return
             await self._committed()
-        if self.uncommitted_offsets or self.unsettled:
-            offsets, self.uncommitted_offsets = self.uncommitted_offsets, {}
+        if self.finished_offsets or self.unsettled:
+            offsets, self.finished_offsets = self.finished_offsets, {}
             marks, self.unsettled = self.unsettled, {}
             crash, self.commit_crash = self.commit_crash, _no_crash
             self.committing = asyncio.ensure_future(self._commit(offsets, marks, crash))
@@ -503,7 +503,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         """Whether a commit ended (its failure to raise) or offsets wait for one."""
         if self.committing is not None:
             return self.committing.done()
-        return bool(self.uncommitted_offsets or self.unsettled)
+        return bool(self.finished_offsets or self.unsettled)
 
     async def _commit(
         self,

@@ -143,6 +143,14 @@ def verdict(
     return predicate(member, now)
 
 
+def rescan_can_skip(space: SpaceGroups, group_id: str) -> bool:
+    """Whether a backfill of ``group_id`` may skip members on their stored state at all
+    (:func:`rescan_changes_nothing`): the group exists and reads no time-relative trigger
+    (those set due instants even without a transition, which needs the whole record)."""
+    entry = space.get(group_id)
+    return entry is not None and not entry.time_fields and not space.index.time_fields(group_id)
+
+
 def rescan_changes_nothing(
     state: StoredState, space: SpaceGroups, group_id: str, now: datetime
 ) -> bool:
@@ -154,7 +162,7 @@ def rescan_changes_nothing(
     member goes through :func:`on_group`.
     """
     entry = space.get(group_id)
-    if entry is None or entry.time_fields or space.index.time_fields(group_id):
+    if entry is None or not rescan_can_skip(space, group_id):
         return False
     member = verdict(
         entry,

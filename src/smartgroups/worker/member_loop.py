@@ -119,6 +119,10 @@ worker, which replays the same inputs. It sends nothing more (:meth:`MemberLoop.
 PAUSE_WATCH_S = 0.5
 """How often the pause watch (:meth:`MemberLoop._watch_pauses`) looks at the clock."""
 
+YIELD_SECONDS = 0.02
+"""How long the loop processes a fetched batch before it lets the event loop's other tasks
+run (aiokafka's heartbeat, producer and fetcher)."""
+
 CHECKPOINT_RECORDS = 50_000
 """Records processed since the last checkpoint that force one (bounds the state held in
 memory between checkpoints)."""
@@ -315,11 +319,18 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
     async def _batch(self, batch: dict[TopicPartition, list[Any]]) -> bool:
         """Process one fetched batch and hand its outputs to the producer; False when the worker
         must stop. Called under :attr:`lock`."""
-        started = time.monotonic()
+        started = yielded = time.monotonic()
         for tp, messages in batch.items():
             if tp.partition not in self.ready:
                 continue  # revoked since the fetch: its new owner reads it
             for message in messages:
+                if time.monotonic() - yielded >= YIELD_SECONDS:
+                    # A batch of 2,000 records at 1,000 groups takes seconds: the heartbeats,
+                    # the producer and the fetcher get a turn (a starved heartbeat lost the
+                    # group membership). The lock stays held: queries still read between
+                    # batches.
+                    await asyncio.sleep(0)
+                    yielded = time.monotonic()
                 record = Record.from_message(message)
                 try:
                     await self.service.handle(record)

@@ -17,7 +17,7 @@ import orjson
 import yaml
 from tests.integration.harness import Cluster
 from tests.integration.query_client import call, ordered, until
-from tests.integration.test_query_api import STAFF, command, in_staff, people, upsert
+from tests.integration.test_query_api import in_staff, seed_staff
 
 ROOT = Path(__file__).resolve().parents[2]
 # Where this test's world differs from a cluster's: its broker, its own topics and app, a data
@@ -59,13 +59,7 @@ def test_workers_with_the_configmaps_settings_serve_probes_and_each_other(
         with urllib.request.urlopen(url, timeout=5) as response:
             assert response.status == 200
 
-    population = people()
-    cluster.produce(
-        "group-changes",
-        [command(1, "group.created", group_id="staff", name="Staff", kind="smart",
-                 conditions={"all": [STAFF]})],
-    )  # fmt: skip
-    cluster.produce("member-changes", [upsert(i, p) for i, p in enumerate(population)])
+    population = seed_staff(cluster)
     want = ordered(p for p in population if in_staff(p, set()))
     assert want
     path = "/v1/spaces/acme/groups/staff/members?limit=1000"

@@ -77,6 +77,18 @@ def in_staff(person: dict[str, Any], blacklist: set[str]) -> bool:
     )
 
 
+def seed_staff(cluster: Cluster) -> list[dict[str, Any]]:
+    """Create the smart group ``staff`` (``STAFF``) and upsert :func:`people`; return them."""
+    population = people()
+    cluster.produce(
+        "group-changes",
+        [command(1, "group.created", group_id="staff", name="Staff", kind="smart",
+                 conditions={"all": [STAFF]})],
+    )  # fmt: skip
+    cluster.produce("member-changes", [upsert(i, p) for i, p in enumerate(population)])
+    return population
+
+
 class Api:
     def __init__(self, worker: WorkerProcess) -> None:
         self.port = worker.web_port

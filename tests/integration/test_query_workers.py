@@ -12,7 +12,7 @@ from typing import Any
 from tests.integration.harness import Cluster
 from tests.integration.openapi_check import check_answer
 from tests.integration.query_client import call, matches, ordered, until
-from tests.integration.test_query_api import STAFF, command, in_staff, people, upsert
+from tests.integration.test_query_api import STAFF, command, in_staff, seed_staff
 
 SPACE = "acme"
 
@@ -27,13 +27,7 @@ def test_two_workers_give_the_same_answers_and_never_a_partial_one(cluster: Clus
     first, second = cluster.worker(0), cluster.worker(1)
     first.start()
     second.start()
-    population = people()
-    cluster.produce(
-        "group-changes",
-        [command(1, "group.created", group_id="staff", name="Staff", kind="smart",
-                 conditions={"all": [STAFF]})],
-    )  # fmt: skip
-    cluster.produce("member-changes", [upsert(i, p) for i, p in enumerate(population)])
+    population = seed_staff(cluster)
     cluster.produce("group-changes", [command(2, "group.blacklisted", group_id="staff",
                                               member_id="m05")])  # fmt: skip
     staff = [p for p in population if in_staff(p, {"m05"})]

@@ -21,6 +21,9 @@ One run, in this order (bench/README.md explains how to read the result):
    members/s until every member was scanned (``scans.members`` of ``/stats/``), with live
    open-loop traffic at ``--backfill-live-share`` of the G = 100 rate meanwhile. RSS per
    100,000 members held comes from this worker (RSS after the load minus before).
+5. **Restore**: the backfill worker's data directory is deleted and a worker started on it
+   restores every member-path partition from the changelogs: records/s over the restores'
+   own time (``restore.ms`` of ``/stats/``), and the wall time until the member path is ready.
 
 Every process started is stopped on exit; the broker too when the run started it (no
 ``KAFKA_BOOTSTRAP_SERVERS``). Logs stay in the printed temporary directory.
@@ -58,7 +61,12 @@ INPUTS = ("member-changes", "property-changes", "form-answers", "group-changes")
 OUTPUTS = ("membership-changes", "membership-state", "group-change-results", "dead-letters")
 APP_ID = "sg"
 COMMIT_INTERVAL_S = 1.0  # the worker's broker_commit_interval (smartgroups.worker.app)
-RAW_COPIES = 10
+PIPE_COPIES = {"raw": 10, "quix": 4, "faust": 1}
+"""Copies of the records each pipe drains: a drain must span several commits to be timed (the
+raw pipe drains ~20x faster than faust, quix-streams ~4x; one copy of quix-streams' drain was
+sometimes over within one commit interval, and measured nothing)."""
+MEMBERS_READY = "members: ready on partitions"
+"""The worker's log line once the member path restored and took its partitions."""
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
@@ -131,6 +139,7 @@ class Bench:
         self._stream_workload: Workload | None = None
         self._probe_ids: set[str] = set()
         self._workers: dict[int, tuple[str, Path]] = {}
+        self._backfilled: tuple[str, Path] | None = None  # the backfill worker's prefix and data
 
     # -- helpers -------------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -196,8 +205,8 @@ class Bench:
     async def prepare_pipes(self) -> dict[str, str]:
         """Preload the pipes' topic sets once: G = 100's definitions, member stream, changes.
 
-        The raw pipe gets ``RAW_COPIES`` copies of the same records: it drains ~20x faster than
-        faust, and a one-copy drain would be over before two commits could time it.
+        Each pipe gets :data:`PIPE_COPIES` copies of the same records: a one-copy drain of the
+        faster pipes would be over before two commits could time it.
         """
         g = 100 if 100 in self._defs else self.cfg.groups[0]
         records = self._defs[g] + self._creations + self._batches[0] + self._def_changes[g][0]
@@ -210,7 +219,7 @@ class Bench:
             await kafka_io.create_topics(
                 self.bootstrap, [prefix + t for t in (*INPUTS, "out")], self.cfg.partitions
             )
-            await self.preload(prefix, records * (RAW_COPIES if kind == "raw" else 1))
+            await self.preload(prefix, records * PIPE_COPIES[kind])
         return prefixes
 
     async def run_pipe(self, kind: str, prefix: str, rep: int) -> dict[str, Any]:
@@ -470,6 +479,7 @@ class Bench:
         live_result = await live
         stats = proc.stats()
         proc.stop()
+        self._backfilled = (prefix, data_dir)
         return {
             "members": held,
             "scanned": scanned,
@@ -483,6 +493,35 @@ class Bench:
             "transitions": stats.get("transitions"),
             "live": live_result.summary(),
         }
+
+    # -- restore -------------------------------------------------------------------------------
+    async def run_restore(self) -> dict[str, Any]:
+        """The backfill worker's data directory, lost: a worker started on an empty one
+        restores every member-path partition from its changelogs. The rate is the records
+        read over the time the restores took (``restored.records`` and ``restore.ms`` of
+        ``/stats/``); the wall time runs from the process start until the member path is ready.
+        """
+        assert self._backfilled is not None
+        prefix, data_dir = self._backfilled
+        shutil.rmtree(data_dir)
+        t0 = time.monotonic()
+        proc = self.start_worker("worker-restore", prefix, data_dir)
+        proc.wait_ready(markers=(MEMBERS_READY,))
+        wall = time.monotonic() - t0
+        stats = proc.stats()
+        peak = procstats.peak_rss_bytes(proc.pid)
+        proc.stop()
+        records = int(stats.get("restored.records", 0))
+        ms = int(stats.get("restore.ms", 0))
+        summary = {
+            "records": records,
+            "seconds": round(ms / 1000, 2),
+            "records_per_s": round(records / (ms / 1000), 1) if ms else None,
+            "wall_seconds": round(wall, 2),
+            "peak_rss_mb": round(peak / 2**20, 1),
+        }
+        self.log(f"restore: {summary}")
+        return summary
 
     # -- the whole run -------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -507,6 +546,7 @@ class Bench:
             )
             self.results["latency"] = await self.run_latency(ref * cfg.latency_share)
             self.results["backfill"] = await self.run_backfill(ref * cfg.backfill_live_share)
+            self.results["restore"] = await self.run_restore()
             self.summarize()
         return self.results
 
@@ -547,6 +587,8 @@ class Bench:
             res["backfill_members_per_s"] = bf["members_per_s"]
             res["backfill_live_latency_ms"] = {k: bf["live"][k] for k in ("p50", "p99", "max")}
             res["rss_mb_per_100k_members"] = bf["rss_mb_per_100k_members"]
+        if "restore" in res:
+            res["restore_records_per_s"] = res["restore"]["records_per_s"]
         res["targets"] = targets(res)
 
 
@@ -604,6 +646,9 @@ def targets(res: dict[str, Any]) -> dict[str, Any]:
             "target": 100,
             "ok": live["p99"] <= 100,
         }
+    if res.get("restore_records_per_s") is not None:
+        value = res["restore_records_per_s"]
+        out["restore_ge_100k_per_s"] = {"value": value, "target": 100_000, "ok": value >= 100_000}
     rss = res.get("rss_mb_per_100k_members")
     if rss is not None:
         out["rss_per_100k_members_le_64mb"] = {"value": rss, "target": 64, "ok": rss <= 64}

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -622,6 +623,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             max_partition_fetch_bytes=4 << 20,
         )
         await reader.start()
+        started = time.monotonic()
         try:
             tables = {
                 TopicPartition(self.rt.topology.changelog(name), partition): (name, partition)
@@ -658,6 +660,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                 name, partition = tables[tp]
                 log.info("restored %d %s records of partition %d", count, name, partition)
                 self.rt.stats["restored.records"] += count
+            if behind:
+                self.rt.stats["restore.ms"] += math.ceil((time.monotonic() - started) * 1000)
         finally:
             await reader.stop()
 

@@ -216,10 +216,18 @@ class MemberRecord:
 
         Only the caller knows what is durable (the batch member loop after its checkpoint
         commits); sources it does not name keep their entries, within the age and count bounds
-        of :meth:`remember`. A record with an empty outbox is not decoded.
+        of :meth:`remember`. The outbox is not decoded when it is empty, nor when every input the
+        record applied is settled (each entry's input is at or below ``seen`` of its source):
+        then every entry goes (the common case: a member's last input is long committed when
+        its next one comes, and decoding the outbox was a tenth of the worker's time at 1,000
+        groups).
         """
-        if self._outbox is None and self._outbox_raw == b"[]":
-            return False
+        if self._outbox is None:
+            if self._outbox_raw == b"[]":
+                return False
+            if all(offset < settled.get(source, -1) for source, offset in self.seen.items()):
+                self._outbox = []
+                return True
         entries = self.outbox
         kept = [e for e in entries if e.offset >= settled.get(e.source, -1)]
         if len(kept) == len(entries):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from smartgroups.core.record import (
@@ -93,6 +94,31 @@ def test_settle_leaves_an_empty_outbox_encoded() -> None:
     rec = MemberRecord.from_docs(MemberRecord().state_doc(), b"[]", refuse)
     assert not rec.settle({"t#0": 100})
     assert rec.outbox_doc() is None and rec.outbox_bytes == b"[]"
+
+
+def test_settle_drops_an_outbox_whose_inputs_are_all_settled_without_decoding_it() -> None:
+    def refuse(_: bytes) -> Any:
+        raise AssertionError("an outbox wholly settled is not decoded")
+
+    rec = MemberRecord()
+    rec.remember(OutboxEntry("t#0", 4, 1_000, [{"id": "a"}]))
+    rec.mark_applied("t#0", 4)
+    rec.mark_applied("u#0", 7)  # an input with no outputs
+    stored = MemberRecord.from_docs(rec.state_doc(), b'[["t#0",4,1000,[{"id":"a"}]]]', refuse)
+    assert stored.settle({"t#0": 5, "u#0": 8})
+    assert stored.outbox == [] and stored.outbox_doc() == []
+
+
+def test_settle_decodes_the_outbox_when_one_source_is_not_settled() -> None:
+    rec = MemberRecord()
+    rec.remember(OutboxEntry("t#0", 4, 1_000, [{"id": "a"}]))
+    rec.remember(OutboxEntry("r#1", 2, 1_001, [{"id": "b"}]))  # rerouted: never settled here
+    rec.mark_applied("t#0", 4)
+    rec.mark_applied("r#1", 2)
+    raw = json.dumps(rec.outbox_doc()).encode()
+    stored = MemberRecord.from_docs(rec.state_doc(), raw, json.loads)
+    assert stored.settle({"t#0": 5})
+    assert [(e.source, e.offset) for e in stored.outbox] == [("r#1", 2)]
 
 
 def test_redelivery_is_recognised_per_source() -> None:

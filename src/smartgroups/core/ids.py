@@ -44,6 +44,13 @@ def group_key(space: str, group_id: str) -> bytes:
     return f"{space}:{group_id}".encode()
 
 
+def catalog_group_key(space: str, group_id: str, version: int) -> bytes:
+    """Key of one version of a group's definition in the definitions side's ``catalogs`` table:
+    ``{space}:{group_id}:{version:020d}``. The space's own state is under :func:`space_key`;
+    :func:`space_prefix` scans its groups' definitions."""
+    return b"%s:%020d" % (group_key(space, group_id), version)
+
+
 def space_prefix(space: str) -> bytes:
     """The prefix every key of ``space`` starts with: ``{space}:``, UTF-8 (for range scans)."""
     return f"{space}:".encode()

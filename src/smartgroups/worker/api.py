@@ -393,10 +393,8 @@ class Api:
         }
         if partition not in actives or app.rebalancing or app.in_recovery:
             raise unavailable("the space's definitions are on another worker or being restored")
-        key = space_key(space)
-        rows = self.rt.catalogs.scan(partition, key, limit=1)
-        raw = rows[0][1] if rows and rows[0][0] == key else None
-        return SpaceState.loads(raw).catalog
+        state, _ = SpaceState.read(self.rt.catalogs, partition, space)
+        return state.catalog
 
     async def preview(self, request: web.Request) -> dict[str, Any]:
         space = request.match_info["space"]

@@ -407,6 +407,22 @@ def test_rocks_write_batch_applies_puts_then_deletes(tmp_path: Path) -> None:
     again.close()
 
 
+def test_rocks_replay_applies_changelog_records_in_order_the_last_one_of_a_key_wins(
+    tmp_path: Path,
+) -> None:
+    table = RocksTable(tmp_path, "index")
+    fill(table, 0, b"left", b"stays")
+    table.replay(
+        0,
+        [
+            (b"rejoined", b"1"), (b"left", None), (b"rejoined", None), (b"rejoined", b"3"),
+            (b"new", b"a"), (b"new", None), (b"moved", b"x"), (b"moved", b"y"),
+        ],
+    )  # fmt: skip
+    assert table.scan(0, b"") == [(b"moved", b"y"), (b"rejoined", b"3"), (b"stays", b"vstays")]
+    table.close()
+
+
 def test_rocks_write_batch_is_applied_whole_or_not_at_all(tmp_path: Path) -> None:
     table = RocksTable(tmp_path, "members")
     table.put(0, b"keep", b"1")

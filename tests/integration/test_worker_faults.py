@@ -19,6 +19,7 @@ from tests.integration.harness import (
     final_memberships,
     state_memberships,
 )
+from tests.integration.query_client import call, until
 from tests.integration.scenario import Scenario, event
 
 from smartgroups.core.partitioning import partition_for
@@ -175,10 +176,22 @@ def test_a_second_worker_joining_and_leaving_gives_the_same_memberships(
 
 def test_a_lost_data_directory_is_rebuilt_from_the_changelogs(cluster: Cluster) -> None:
     worker, sc, members = acme_group_of_40(cluster, "dd")
+    # One member leaves and joins again: its listing entry is put, deleted and put again on
+    # the index changelog, and the restore must end with it put (the last record wins).
+    rejoiner = members[-1]
+    sc.upsert(rejoiner, status="declined")
+    sc.wait_members("g", set(members[:-1]))
+    sc.upsert(rejoiner, status="accepted")
+    sc.wait_members("g", set(members))
     assert worker.stop(signal.SIGKILL) != 0
     shutil.rmtree(worker.data_dir)
     rebuilt = cluster.worker()
     rebuilt.start()
+    _, _, listing = until(
+        lambda: call(rebuilt.web_port, "/v1/spaces/dd/groups/g/members?limit=1000"),
+        lambda answer: answer[0] == 200,
+    )
+    assert sorted(m["member_id"] for m in listing["members"]) == sorted(members)
     # The rebuilt state knows every member: leaving and re-joining continue the versions.
     for m in members[:10]:
         sc.upsert(m, status="declined")

@@ -666,9 +666,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             await reader.stop()
 
     def _apply_changelog(self, name: str, partition: int, messages: list[Any]) -> None:
-        puts = [(m.key, m.value) for m in messages if m.value is not None]
-        deletes = [m.key for m in messages if m.value is None]
-        self.tables[name].base.write_batch(partition, puts, deletes)
+        self.tables[name].base.replay(partition, [(m.key, m.value) for m in messages])
         self._store_offset(name, partition, messages[-1].offset)
 
     def _open_or_wipe(self, partition: int) -> set[str]:

@@ -119,6 +119,18 @@ class RocksTable:
         if batch.len():
             self._db(partition).write(batch)
 
+    def replay(self, partition: int, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Apply changelog records (key, value; None deletes) in their order, in one
+        ``WriteBatch``: the last record of each key wins, as a compacted changelog keeps it. A
+        key put, deleted and put again ends put (a member leaving and re-joining a group between
+        checkpoints); each key is written once."""
+        latest = dict(records)
+        self.write_batch(
+            partition,
+            [(k, v) for k, v in latest.items() if v is not None],
+            [k for k, v in latest.items() if v is None],
+        )
+
     def scan(
         self, partition: int, prefix: bytes, *, after: bytes | None = None, limit: int = 500
     ) -> list[tuple[bytes, bytes]]:

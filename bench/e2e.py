@@ -354,6 +354,8 @@ class Bench:
         inputs = [prefix + t for t in INPUTS]
         ends = await kafka_io.end_offsets(self.bootstrap, inputs)
         baseline = await _committed(self.bootstrap, self.groups_of(prefix), ends)
+        outputs = [prefix + t for t in OUTPUTS]
+        outputs_before = await kafka_io.total_records(self.bootstrap, outputs)
         proc = self.start_worker(name, prefix, data_dir)
         before = proc.stats()
         spy = self._spy(proc, name)
@@ -373,6 +375,12 @@ class Bench:
         proc.stop()
         row = self._record(f"smartgroups_{groups}", rep, drain, peak)
         row["events"] = drain.total - baseline
+        # Output records (changes, states, results, dead letters) per input, at the drain's rate.
+        produced = await kafka_io.total_records(self.bootstrap, outputs) - outputs_before
+        row["output_records"] = produced
+        if row["events"] and math.isfinite(row["eps"]):
+            row["output_records_per_s"] = round(row["eps"] * produced / row["events"], 1)
+            self.log(f"{name}: {produced} output records, {row['output_records_per_s']} per s")
         for counter in ("transitions", "batches", "checkpoints"):
             row[counter] = (stats.get(counter) or 0) - (before.get(counter) or 0)
         return row
@@ -565,6 +573,11 @@ class Bench:
             for g in self.cfg.groups
             if pick(f"smartgroups_{g}")
         }
+        res["smartgroups_output_records_per_s"] = {
+            str(g): _median([r.get("output_records_per_s") for r in runs
+                             if r["system"] == f"smartgroups_{g}" and "output_records_per_s" in r])
+            for g in self.cfg.groups
+        }  # fmt: skip
         res["eps_range"] = {
             r: [min(pick(r)), max(pick(r))] for r in {x["system"] for x in runs} if pick(r)
         }

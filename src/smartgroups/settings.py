@@ -13,7 +13,7 @@ with ``os.environ`` and the flags it parsed. Flags win over variables, variables
 | ``SMARTGROUPS_WEB_PORT``     | ``6066``         | HTTP port of the worker                      |
 | ``SMARTGROUPS_TICK_INTERVAL``| ``1.0``          | seconds between time-trigger ticks           |
 | ``SMARTGROUPS_SCAN_CHUNK``   | ``100``          | members per backfill or due step, then live  |
-| ``SMARTGROUPS_COMMIT_INTERVAL`` | ``0.1``       | most seconds between member-path checkpoints |
+| ``SMARTGROUPS_COMMIT_INTERVAL`` | ``0.1``       | most seconds between checkpoints and commits |
 | ``SMARTGROUPS_CLOCK_FILE``   | unset            | testing aid: seconds to add to the clock     |
 | ``SMARTGROUPS_MEMBER_PATH``  | ``batch``        | ``batch`` or ``agent`` (the member path)     |
 | ``SMARTGROUPS_LOG_FORMAT``   | ``text``         | ``text`` or ``json`` (one object per line)   |

@@ -83,7 +83,11 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         table_standby_replicas=0,
         stream_wait_empty=True,
         stream_recovery_delay=0.0,
-        broker_commit_interval=1.0,
+        # The definitions agent commits as often as the member path checkpoints: a command's
+        # offset is committed within SMARTGROUPS_COMMIT_INTERVAL of its processing (faust
+        # commits only offsets that moved; at 1.0 s, a burst of commands stayed uncommitted,
+        # and re-processed after a crash, for up to a second).
+        broker_commit_interval=settings.commit_interval,
         # A crashed worker's partitions move after 15 s instead of faust's 60 s default.
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,

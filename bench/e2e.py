@@ -60,7 +60,12 @@ from bench.workload import Event, Workload, WorkloadSpec, encode
 INPUTS = ("member-changes", "property-changes", "form-answers", "group-changes")
 OUTPUTS = ("membership-changes", "membership-state", "group-change-results", "dead-letters")
 APP_ID = "sg"
-COMMIT_INTERVAL_S = 1.0  # the worker's broker_commit_interval (smartgroups.worker.app)
+PIPE_COMMIT_INTERVAL_S = 1.0
+"""How often the faust and quix-streams pipes commit (fewer commits than the worker's favour
+them; the raw pipe commits every 0.1 s so that its one-second drain has commit points)."""
+WORKER_COMMIT_INTERVAL_S = 0.1
+"""The worker's SMARTGROUPS_COMMIT_INTERVAL default: its checkpoints and the definitions
+agent's offset commits."""
 PIPE_COPIES = {"raw": 10, "quix": 4, "faust": 1}
 """Copies of the records each pipe drains: a drain must span several commits to be timed (the
 raw pipe drains ~20x faster than faust, quix-streams ~4x; one copy of quix-streams' drain was
@@ -229,14 +234,15 @@ class Bench:
             "quix": "bench.pipes.quix_pipe",
         }[kind]
         group = f"{prefix}{kind}-{rep}"
-        # The raw pipe drains in about a second: it commits every 0.1 s so the commit points
-        # resolve its rate (it only slows it down). faust commits like the worker.
-        interval = 0.1 if kind == "raw" else COMMIT_INTERVAL_S
+        interval = 0.1 if kind == "raw" else PIPE_COMMIT_INTERVAL_S
         args = ["-m", module, "--bootstrap", self.bootstrap, "--group", group]
         args += ["--out", prefix + "out", "--commit-interval", str(interval)]
         if kind == "faust":
             args += ["--partitions", str(self.cfg.partitions)]
         proc = self.procs.python(f"pipe-{kind}-{rep}", [*args, *(prefix + t for t in INPUTS)])
+        # Timed from its readiness: quix-streams creates its changelog topics first (seconds),
+        # which a drain timed from the start counted when the first commit came late.
+        proc.wait_ready()
         ends = await kafka_io.end_offsets(self.bootstrap, [prefix + t for t in INPUTS])
         drain = await kafka_io.watch_drain(
             self.bootstrap, group, ends, timeout_s=self.cfg.drain_timeout_s, pid=proc.pid
@@ -451,7 +457,7 @@ class Bench:
             self.bootstrap, self.groups_of(prefix), ends, timeout_s=cfg.drain_timeout_s * 2
         )
         load_s = time.monotonic() - t0
-        await asyncio.sleep(2 * COMMIT_INTERVAL_S)
+        await asyncio.sleep(2 * WORKER_COMMIT_INTERVAL_S)
         rss_after = procstats.rss_bytes(proc.pid)
         held = len(load)
         self.log(f"backfill: {held} members loaded in {load_s:.1f}s")
@@ -747,7 +753,9 @@ def main(argv: list[str] | None = None) -> int:
     with bench_broker() as (bootstrap, broker), Procs(root) as procs:
         bench = Bench(cfg, bootstrap, procs, root)
         results = asyncio.run(bench.run())
-    results["environment"] = environment(broker, cfg, COMMIT_INTERVAL_S)
+    results["environment"] = environment(
+        broker, cfg, PIPE_COMMIT_INTERVAL_S, WORKER_COMMIT_INTERVAL_S
+    )
     results["profile"] = args.profile
     results["run_id"] = bench.run_id
     results["wall_seconds"] = round(time.time() - started, 1)

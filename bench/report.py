@@ -53,7 +53,9 @@ def _version(name: str) -> str | None:
         return None
 
 
-def environment(broker: dict[str, Any], cfg: Any, commit_interval_s: float) -> dict[str, Any]:
+def environment(
+    broker: dict[str, Any], cfg: Any, pipe_commit_interval_s: float, worker_commit_interval_s: float
+) -> dict[str, Any]:
     """Machine, versions, broker and the settings every measured system shares."""
     return {
         "cores": os.cpu_count(),
@@ -66,7 +68,8 @@ def environment(broker: dict[str, Any], cfg: Any, commit_interval_s: float) -> d
         "settings": {
             "partitions": cfg.partitions,
             "processing_guarantee": "at_least_once",
-            "commit_interval_s": commit_interval_s,
+            "worker_commit_interval_s": worker_commit_interval_s,
+            "pipe_commit_interval_s": pipe_commit_interval_s,
             "raw_pipe_commit_interval_s": 0.1,
             "producer": {"acks": "all", "linger_ms": 5, "max_batch_size": 131072},
             "event_loop": "asyncio (no uvloop)",

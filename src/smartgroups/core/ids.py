@@ -51,6 +51,12 @@ def catalog_group_key(space: str, group_id: str, version: int) -> bytes:
     return b"%s:%020d" % (group_key(space, group_id), version)
 
 
+def catalog_recent_key(space: str, number: int) -> bytes:
+    """Key of one applied command's outputs kept for re-sending, in the ``catalogs`` table:
+    ``{space}:~{number:020d}`` (``~`` is no id character: no group's key can be one)."""
+    return b"%s~%020d" % (space_prefix(space), number)
+
+
 def space_prefix(space: str) -> bytes:
     """The prefix every key of ``space`` starts with: ``{space}:``, UTF-8 (for range scans)."""
     return f"{space}:".encode()

@@ -28,7 +28,14 @@ import orjson
 from smartgroups.core import membership
 from smartgroups.core.catalog import SpaceCatalog
 from smartgroups.core.commands import GroupCreated, parse_command
-from smartgroups.core.ids import catalog_group_key, is_id, member_key, space_key, space_prefix
+from smartgroups.core.ids import (
+    catalog_group_key,
+    catalog_recent_key,
+    is_id,
+    member_key,
+    space_key,
+    space_prefix,
+)
 from smartgroups.core.outputs import command_result, event_cause
 from smartgroups.core.partitioning import partition_for
 from smartgroups.errors import RuleError
@@ -75,28 +82,40 @@ class SpaceState:
     """Per group, the ``seq`` of its last change that re-decides every member (a scan)."""
     versions: dict[str, int] = field(default_factory=dict)
     """Per group, the version of its stored definition (:func:`catalog_group_key`)."""
+    numbers: list[int | None] = field(default_factory=list)
+    """Per ``recent`` entry, the number it is stored under (:func:`catalog_recent_key`); None
+    until saved."""
     version: int = 0
-    """The last version number given to a stored group definition."""
+    """The last number given to a stored group definition or ``recent`` entry."""
     written: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Per group, the catalog's document that its stored version holds: the catalog keeps one
     document per group until the group changes, so a command writes only what it changed."""
-    encoded: dict[int, tuple[Any, orjson.Fragment]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    """The JSON of each ``recent`` entry, by the entry's identity (an entry never changes)."""
+    dropped: list[int] = field(default_factory=list, compare=False, repr=False)
+    """Numbers of stored ``recent`` entries dropped since the last save."""
+
+    def remember(self, source: str, offset: int, outputs: list[Output]) -> None:
+        """Keep an applied input's outputs for re-sending, the newest :data:`RECENT_INPUTS`."""
+        self.recent = [*self.recent, [source, offset, outputs]]
+        self.numbers = [*self.numbers, None]
+        while len(self.recent) > RECENT_INPUTS:
+            number = self.numbers[0]
+            if number is not None:
+                self.dropped.append(number)
+            self.recent, self.numbers = self.recent[1:], self.numbers[1:]
 
     def save(self, table: Table, partition: int, space: str) -> None:
         """Store the state: the definition of each group that changed since the last save
-        under a new version of its key, then the space's own document (everything else, and
-        which version of each group's definition is current), then the superseded versions
-        deleted.
+        under a new version of its key, and each new ``recent`` entry under a key of its own;
+        then the space's own document (everything else, and which keys are current); then the
+        keys it no longer names deleted.
 
-        A space of 1,000 groups was one document of about half a megabyte, written to RocksDB
-        and to the changelog on every command. In this order, a crash between the writes
-        leaves a state that reads back whole: before the space's document is written it names
-        the old versions, still there (the command is applied again, and writes the same new
-        versions); after it, the stale versions left are unreferenced (:meth:`read` reports
-        them for deletion).
+        A space of 1,000 groups was one document of about half a megabyte, and the outputs of
+        its last 32 commands (group definitions included) tens of kilobytes more, written to
+        RocksDB and to the changelog on every command. In this order, a crash between the
+        writes leaves a state that reads back whole: before the space's document is written
+        it names the old keys, still there (the command is applied again, and writes the same
+        new keys); after it, the stale keys left are unreferenced (:meth:`read` reports them
+        for deletion).
         """
         catalog = self.catalog.to_json()
         current: dict[str, int] = {}
@@ -117,27 +136,29 @@ class SpaceState:
             stale.append(catalog_group_key(space, group_id, self.versions.pop(group_id)))
             self.written.pop(group_id, None)
         catalog["groups"] = [[group_id, version] for group_id, version in current.items()]
-        if len(self.encoded) > 2 * len(self.recent) + 16:  # forget old entries
-            kept = {id(entry) for entry in self.recent}
-            self.encoded = {k: v for k, v in self.encoded.items() if k in kept}
+        for i, number in enumerate(self.numbers):
+            if number is None:
+                self.version += 1
+                table.put(
+                    partition,
+                    catalog_recent_key(space, self.version),
+                    orjson.dumps(self.recent[i]),
+                )
+                self.numbers[i] = self.version
+        stale += [catalog_recent_key(space, number) for number in self.dropped]
+        self.dropped = []
         head = {
             "catalog": catalog,
             "seq": self.seq,
             "created": self.created,
             "seen": self.seen,
-            "recent": [self._encoded(entry) for entry in self.recent],
+            "recent": self.numbers,
             "decided": self.decided,
             "version": self.version,
         }
         table.put(partition, space_key(space), orjson.dumps(head))
         for key in stale:
             table.delete(partition, key)
-
-    def _encoded(self, doc: Any) -> orjson.Fragment:
-        cached = self.encoded.get(id(doc))
-        if cached is None or cached[0] is not doc:
-            cached = self.encoded[id(doc)] = (doc, orjson.Fragment(orjson.dumps(doc)))
-        return cached[1]
 
     @classmethod
     def read(cls, table: Table, partition: int, space: str) -> tuple[SpaceState, list[bytes]]:
@@ -165,15 +186,25 @@ class SpaceState:
             group_id, version = entry
             docs.append(orjson.loads(stored.pop(catalog_group_key(space, group_id, version))))
             versions[group_id] = version
+        recent: list[list[Any]] = []
+        numbers: list[int | None] = []
+        for entry in doc["recent"]:
+            if isinstance(entry, list):  # the one-document layout
+                recent.append(entry)
+                numbers.append(None)
+                continue
+            recent.append(orjson.loads(stored.pop(catalog_recent_key(space, entry))))
+            numbers.append(entry)
         catalog = SpaceCatalog.from_json({**doc["catalog"], "groups": docs})
         state = cls(
             catalog=catalog,
             seq=doc["seq"],
             created=doc["created"],
             seen=doc["seen"],
-            recent=doc["recent"],
+            recent=recent,
             decided=doc.get("decided", {}),
             versions=versions,
+            numbers=numbers,
             version=doc.get("version", 0),
         )
         for group_doc in catalog.to_json()["groups"]:
@@ -221,7 +252,7 @@ class DefinitionsService:
             self.cache.pop((partition, decoded.space), None)
             raise
         state.seen[record.source] = record.offset
-        state.recent = [*state.recent, [record.source, record.offset, outputs]][-RECENT_INPUTS:]
+        state.remember(record.source, record.offset, outputs)
         state.save(self.catalogs, partition, decoded.space)
         await self._emit(outputs)
 

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from tests.unit.service.bus import Bus
 
-from smartgroups.core.ids import catalog_group_key, space_key, space_prefix
+from smartgroups.core.ids import catalog_group_key, catalog_recent_key, space_key, space_prefix
 from smartgroups.core.partitioning import partition_for
-from smartgroups.service.definitions import SpaceState
+from smartgroups.service.definitions import RECENT_INPUTS, SpaceState
 from smartgroups.service.memory import MemoryTable
 
 SPACE = "acme"
@@ -93,11 +93,30 @@ async def test_a_command_writes_the_group_it_changed_and_the_space_document_only
     assert new > old
     assert table.writes == [
         ("put", catalog_group_key(SPACE, "g2", new)),
+        ("put", catalog_recent_key(SPACE, new + 1)),  # the command's outputs, for re-sending
         ("put", space_key(SPACE)),
         ("delete", catalog_group_key(SPACE, "g2", old)),
     ]
     stored = [k for k, _ in table.scan(PARTITION, space_prefix(SPACE), limit=100)]
-    assert stored == sorted(catalog_group_key(SPACE, g, v) for g, v in state.versions.items())
+    groups = [catalog_group_key(SPACE, g, v) for g, v in state.versions.items()]
+    recent = [catalog_recent_key(SPACE, n) for n in state.numbers if n is not None]
+    assert stored == sorted(groups + recent) and len(recent) == 4
+
+
+async def test_only_the_newest_outputs_are_kept_each_under_its_own_key(
+    bus: tuple[Bus, Recording],
+) -> None:
+    b, table = bus
+    b.event("group-changes", smart("g1"))
+    for i in range(RECENT_INPUTS + 8):
+        b.event("group-changes", command("group.updated", group_id="g1", name=f"n{i}"))
+    await b.run()
+    state = b.definitions.cache[(PARTITION, SPACE)]
+    stored = [k for k, _ in table.scan(PARTITION, space_prefix(SPACE), limit=100)]
+    assert len(stored) == 1 + RECENT_INPUTS  # g1's definition, the newest outputs
+    read, stale = SpaceState.read(table, PARTITION, SPACE)
+    assert stale == [] and view(read) == view(state)
+    assert [entry[1] for entry in read.recent] == list(range(9, RECENT_INPUTS + 9))
 
 
 async def test_the_stored_state_reads_back_equal_after_creates_updates_and_deletes(
@@ -117,7 +136,9 @@ async def test_the_stored_state_reads_back_equal_after_creates_updates_and_delet
     assert [g["group_id"] for g in read.catalog.to_json()["groups"]] == ["g1", "g3"]
     assert read.catalog.groups["g1"].name == "One"
     stored = [k for k, _ in table.scan(PARTITION, space_prefix(SPACE), limit=100)]
-    assert len(stored) == 2  # the deleted group's definition and old versions are gone
+    # The deleted group's definition and old versions are gone; the five outputs are kept.
+    assert stored[:2] == [catalog_group_key(SPACE, "g1", 5), catalog_group_key(SPACE, "g3", 8)]
+    assert len(stored) == 2 + 5
 
 
 async def test_a_crash_between_the_writes_of_a_command_leaves_a_whole_state(
@@ -129,7 +150,7 @@ async def test_a_crash_between_the_writes_of_a_command_leaves_a_whole_state(
     await b.run()
     before = view(SpaceState.read(table, PARTITION, SPACE)[0])
     rename = command("group.updated", group_id="g1", name="One")
-    writes = 3  # the group's new version, the space's document, the old version's deletion
+    writes = 4  # the group's new version, the outputs, the space's document, the old version out
     for fail_at in range(writes + 1):
         crashed = Recording()
         for key, value in table.scan(PARTITION, b"", limit=100):
@@ -144,14 +165,15 @@ async def test_a_crash_between_the_writes_of_a_command_leaves_a_whole_state(
         with contextlib.suppress(OSError):
             await again.run()
         read, stale = SpaceState.read(crashed, PARTITION, SPACE)
-        if fail_at < 2:  # the space's document not written: the command was not applied
+        if fail_at < 3:  # the space's document not written: the command was not applied
             assert view(read) == before, fail_at
             assert read.catalog.groups["g1"].name == "g1"
         else:
             assert read.catalog.groups["g1"].name == "One", fail_at
             assert rename["id"] in orjson.dumps(read.recent).decode()
         # Left behind: the new version before the space's document named it, the old one after.
-        strays = {1: [catalog_group_key(SPACE, "g1", 3)], 2: [catalog_group_key(SPACE, "g1", 1)]}
+        new, outputs = catalog_group_key(SPACE, "g1", 5), catalog_recent_key(SPACE, 6)
+        strays = {1: [new], 2: [new, outputs], 3: [catalog_group_key(SPACE, "g1", 1)]}
         assert stale == strays.get(fail_at, []), fail_at
 
 
@@ -188,4 +210,5 @@ async def test_a_space_stored_as_one_document_is_read_and_split_on_its_next_comm
     await b.run()
     head = orjson.loads(old.get(PARTITION, space_key(SPACE)) or b"")
     assert [entry[0] for entry in head["catalog"]["groups"]] == ["g1", "g2"]
-    assert len(old.scan(PARTITION, space_prefix(SPACE), limit=100)) == 2
+    assert all(isinstance(number, int) for number in head["recent"])
+    assert len(old.scan(PARTITION, space_prefix(SPACE), limit=100)) == 2 + 2  # groups, outputs

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 import orjson
@@ -90,6 +91,8 @@ class SpaceState:
     written: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Per group, the catalog's document that its stored version holds: the catalog keeps one
     document per group until the group changes, so a command writes only what it changed."""
+    written_ids: set[int] = field(default_factory=set, compare=False, repr=False)
+    """The identities of the documents in :attr:`written` (which keeps them alive)."""
     dropped: list[int] = field(default_factory=list, compare=False, repr=False)
     """Numbers of stored ``recent`` entries dropped since the last save."""
 
@@ -118,24 +121,27 @@ class SpaceState:
         for deletion).
         """
         catalog = self.catalog.to_json()
-        current: dict[str, int] = {}
+        docs = catalog["groups"]
         stale: list[bytes] = []
-        for doc in catalog["groups"]:
+        # The documents not written yet, found by identity with set operations: a command
+        # changes one group, and a space may have thousands.
+        fresh = set(map(id, docs)) - self.written_ids
+        for doc in compress(docs, map(fresh.__contains__, map(id, docs))) if fresh else ():
             group_id = doc["group_id"]
-            if self.written.get(group_id) is not doc:
-                self.version += 1
-                table.put(
-                    partition, catalog_group_key(space, group_id, self.version), orjson.dumps(doc)
-                )
-                if group_id in self.versions:
-                    stale.append(catalog_group_key(space, group_id, self.versions[group_id]))
-                self.versions[group_id] = self.version
-                self.written[group_id] = doc
-            current[group_id] = self.versions[group_id]
-        for group_id in [g for g in self.versions if g not in current]:
+            self.version += 1
+            table.put(
+                partition, catalog_group_key(space, group_id, self.version), orjson.dumps(doc)
+            )
+            if group_id in self.versions:  # updated: keeps its place in the order
+                stale.append(catalog_group_key(space, group_id, self.versions[group_id]))
+                self.written_ids.discard(id(self.written[group_id]))
+            self.versions[group_id] = self.version
+            self.written[group_id] = doc
+            self.written_ids.add(id(doc))
+        for group_id in self.versions.keys() - self.catalog.groups.keys():
             stale.append(catalog_group_key(space, group_id, self.versions.pop(group_id)))
-            self.written.pop(group_id, None)
-        catalog["groups"] = [[group_id, version] for group_id, version in current.items()]
+            self.written_ids.discard(id(self.written.pop(group_id)))
+        catalog["groups"] = self.versions  # in the catalog's order (created last, last)
         for i, number in enumerate(self.numbers):
             if number is None:
                 self.version += 1
@@ -177,15 +183,15 @@ class SpaceState:
         while chunk := table.scan(partition, prefix, after=after, limit=1000):
             stored.update(chunk)
             after = chunk[-1][0]
-        docs: list[Any] = []
-        versions: dict[str, int] = {}
-        for entry in doc["catalog"]["groups"]:
-            if isinstance(entry, dict):  # the one-document layout
-                docs.append(entry)
-                continue
-            group_id, version = entry
-            docs.append(orjson.loads(stored.pop(catalog_group_key(space, group_id, version))))
-            versions[group_id] = version
+        groups = doc["catalog"]["groups"]
+        if isinstance(groups, list):  # the one-document layout
+            docs, versions = groups, {}
+        else:
+            versions = groups
+            docs = [
+                orjson.loads(stored.pop(catalog_group_key(space, group_id, version)))
+                for group_id, version in versions.items()
+            ]
         recent: list[list[Any]] = []
         numbers: list[int | None] = []
         for entry in doc["recent"]:
@@ -210,6 +216,7 @@ class SpaceState:
         for group_doc in catalog.to_json()["groups"]:
             if group_doc["group_id"] in versions:
                 state.written[group_doc["group_id"]] = group_doc
+                state.written_ids.add(id(group_doc))
         return state, sorted(stored)
 
 

@@ -56,6 +56,11 @@ OUTBOX_ENTRIES = 16
 OUTBOX_MAX_AGE_MS = 15 * 60 * 1000
 """Outbox entries older than this are dropped: their offsets are long committed."""
 
+OUTBOX_APPEND_BYTES = 64 * 1024
+"""A stored outbox shorter than this takes new entries without being decoded (they are
+appended to its bytes when the record is stored); a longer one is decoded and trimmed to the
+count and age bounds first."""
+
 
 @dataclass(slots=True)
 class Pair:
@@ -88,6 +93,7 @@ class MemberRecord:
     """Mutable state of one member; see the module docstring for the meaning of each part."""
 
     __slots__ = (
+        "_appended",
         "_decode_outbox",
         "_outbox",
         "_outbox_raw",
@@ -114,6 +120,7 @@ class MemberRecord:
         self._outbox: list[OutboxEntry] | None = []
         self._outbox_raw = b"[]"
         self._decode_outbox: OutboxDecoder | None = None
+        self._appended: list[OutboxEntry] = []
         self.dues: dict[str, int] = {}
         self.command_seq = 0
         self.segments: dict[str, Segment] = {}  # set id -> segment (contract section 9)
@@ -127,12 +134,14 @@ class MemberRecord:
             self._outbox = [
                 OutboxEntry(e[0], int(e[1]), int(e[2]), e[3])
                 for e in self._decode_outbox(self._outbox_raw)
-            ]
+            ] + self._appended
+            self._appended = []
         return self._outbox
 
     @outbox.setter
     def outbox(self, entries: list[OutboxEntry]) -> None:
         self._outbox = entries
+        self._appended = []
 
     @property
     def eligible(self) -> bool:
@@ -203,7 +212,20 @@ class MemberRecord:
         self.seen[source] = offset
 
     def remember(self, entry: OutboxEntry) -> None:
-        """Keep ``entry``'s outputs for re-sending, dropping the oldest and stale entries."""
+        """Keep ``entry``'s outputs for re-sending, dropping the oldest and stale entries.
+
+        A stored outbox that was not decoded, and is short (:data:`OUTBOX_APPEND_BYTES`, at most
+        :data:`OUTBOX_ENTRIES` entries added), takes the entry without being decoded
+        (:meth:`appended_doc`): a member whose last input is not committed yet when its next one
+        comes does not pay for decoding and encoding the outputs of the last one.
+        """
+        if (
+            self._outbox is None
+            and len(self._outbox_raw) < OUTBOX_APPEND_BYTES
+            and len(self._appended) < OUTBOX_ENTRIES
+        ):
+            self._appended.append(entry)
+            return
         horizon = entry.at_ms - OUTBOX_MAX_AGE_MS
         kept = [e for e in self.outbox if e.at_ms >= horizon]
         kept.append(entry)
@@ -222,7 +244,7 @@ class MemberRecord:
         its next one comes, and decoding the outbox was a tenth of the worker's time at 1,000
         groups).
         """
-        if self._outbox is None:
+        if self._outbox is None and not self._appended:
             if self._outbox_raw == b"[]":
                 return False
             if all(offset < settled.get(source, -1) for source, offset in self.seen.items()):
@@ -266,10 +288,16 @@ class MemberRecord:
 
     def outbox_doc(self) -> list[list[Any]] | None:
         """The outbox as a JSON-ready list, or None when it was never decoded: then
-        :attr:`outbox_bytes` are the stored bytes, unchanged, to be written back as they are."""
+        :attr:`outbox_bytes` are the stored bytes, to be written back as they are followed by
+        the entries of :meth:`appended_doc`."""
         if self._outbox is None:
             return None
         return [[e.source, e.offset, e.at_ms, e.outputs] for e in self._outbox]
+
+    def appended_doc(self) -> list[list[Any]]:
+        """The entries added to an outbox that was not decoded, JSON-ready, oldest first: they
+        follow the entries of :attr:`outbox_bytes`."""
+        return [[e.source, e.offset, e.at_ms, e.outputs] for e in self._appended]
 
     @property
     def outbox_bytes(self) -> bytes:

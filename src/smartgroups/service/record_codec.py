@@ -17,9 +17,17 @@ _EMPTY_OUTBOX = b"[]"
 
 
 def dumps(record: MemberRecord) -> bytes:
-    """The stored bytes of ``record``."""
+    """The stored bytes of ``record``. An outbox that was not decoded is written back as it was
+    read, with the entries added since spliced onto the end of its JSON array."""
     outbox = record.outbox_doc()
-    encoded = record.outbox_bytes if outbox is None else orjson.dumps(outbox)
+    if outbox is not None:
+        encoded = orjson.dumps(outbox)
+    else:
+        encoded = record.outbox_bytes
+        appended = record.appended_doc()
+        if appended:
+            tail = orjson.dumps(appended)
+            encoded = tail if encoded == _EMPTY_OUTBOX else encoded[:-1] + b"," + tail[1:]
     return orjson.dumps(record.state_doc()) + b"\n" + encoded
 
 

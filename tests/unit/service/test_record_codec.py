@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartgroups.core.record import Command, MemberRecord, OutboxEntry, Pair
+from smartgroups.core.record import (
+    OUTBOX_APPEND_BYTES,
+    OUTBOX_ENTRIES,
+    Command,
+    MemberRecord,
+    OutboxEntry,
+    Pair,
+)
 from smartgroups.service.record_codec import dumps, loads
 
 json_values = st.recursive(
@@ -53,6 +61,39 @@ def test_a_loaded_outbox_is_the_one_stored_and_grows_from_it() -> None:
     again = loads(dumps(loaded))
     assert [e.offset for e in again.outbox] == [1, 2]
     assert again.outbox_for("t#0", 2) == [{"id": "a:g:m:2"}]
+
+
+def test_an_outbox_not_decoded_takes_new_entries_on_its_bytes() -> None:
+    rec = MemberRecord()
+    rec.remember(OutboxEntry("t#0", 1, 1_000, [{"id": "a:g:m:1"}]))
+    stored = dumps(rec)
+    state, _, outbox = stored.partition(b"\n")
+
+    def refuse(_: bytes) -> Any:
+        raise AssertionError("a short outbox is not decoded to take an entry")
+
+    loaded = MemberRecord.from_docs(orjson.loads(state), outbox, refuse)
+    loaded.remember(OutboxEntry("t#0", 2, 2_000, [{"id": "a:g:m:2"}]))
+    loaded.remember(OutboxEntry("t#0", 3, 3_000, []))
+    again = loads(dumps(loaded))
+    assert [(e.offset, e.outputs) for e in again.outbox] == [
+        (1, [{"id": "a:g:m:1"}]), (2, [{"id": "a:g:m:2"}]), (3, []),
+    ]  # fmt: skip
+    empty = MemberRecord.from_docs(orjson.loads(state), b"[]", refuse)
+    empty.remember(OutboxEntry("t#0", 4, 4_000, [{"id": "x"}]))
+    assert [e.offset for e in loads(dumps(empty)).outbox] == [4]
+
+
+def test_a_long_outbox_is_decoded_and_trimmed_when_it_takes_an_entry() -> None:
+    rec = MemberRecord()
+    big = [{"id": "x" * 1000}] * 8
+    for offset in range(OUTBOX_ENTRIES):
+        rec.remember(OutboxEntry("t#0", offset, 1_000, big))
+    raw = dumps(rec)
+    assert len(raw) > OUTBOX_APPEND_BYTES
+    loaded = loads(raw)
+    loaded.remember(OutboxEntry("t#0", 99, 2_000, []))
+    assert len(loaded.outbox) == OUTBOX_ENTRIES and loaded.outbox[-1].offset == 99
 
 
 def test_segments_round_trip_and_a_record_without_them_keeps_its_bytes() -> None:

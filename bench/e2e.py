@@ -750,9 +750,17 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="smartgroups-bench-"))
     print(f"logs and state in {root}", flush=True)
     started = time.time()
-    with bench_broker() as (bootstrap, broker), Procs(root) as procs:
-        bench = Bench(cfg, bootstrap, procs, root)
-        results = asyncio.run(bench.run())
+    with bench_broker() as (bootstrap, broker):
+        bench: Bench | None = None
+        try:
+            with Procs(root) as procs:
+                bench = Bench(cfg, bootstrap, procs, root)
+                results = asyncio.run(bench.run())
+        finally:  # every process stopped: the run's topics go (a run leaves gigabytes)
+            if bench is not None:
+                run = f"sgb-{bench.run_id}"
+                deleted = asyncio.run(kafka_io.delete_topics_with(bootstrap, run))
+                print(f"deleted the run's {deleted} topics", flush=True)
     results["environment"] = environment(
         broker, cfg, PIPE_COMMIT_INTERVAL_S, WORKER_COMMIT_INTERVAL_S
     )

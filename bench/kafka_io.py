@@ -48,6 +48,20 @@ async def create_topics(
         await admin.close()
 
 
+async def delete_topics_with(bootstrap: str, text: str) -> int:
+    """Delete every topic whose name contains ``text`` (a run's id: its topics, the worker's
+    changelogs and quix-streams' ones); return how many. A run leaves gigabytes on a broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        names = [n for n in await admin.list_topics() if text in n]
+        if names:
+            await admin.delete_topics(names)
+        return len(names)
+    finally:
+        await admin.close()
+
+
 def fast_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
     """A producer tuned for bulk loading (acks=all, 20 ms linger, 512 KiB batches)."""
     options: dict[str, object] = {

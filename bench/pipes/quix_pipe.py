@@ -28,13 +28,13 @@ def _remember(value: bytes, state: State) -> None:
     state.set(b"last", value)  # bytes: the store takes keys and values as they are
 
 
-def build(args: argparse.Namespace) -> Application:
+def build(args: argparse.Namespace, state_dir: str) -> Application:
     app = Application(
         broker_address=args.bootstrap,
         consumer_group=args.group,
         auto_offset_reset="earliest",
         commit_interval=args.commit_interval,
-        state_dir=tempfile.mkdtemp(prefix="bench-quix-pipe-"),
+        state_dir=state_dir,
         processing_guarantee="at-least-once",
         producer_extra_config={"acks": "all", "linger.ms": 5, "batch.size": 131072},
         # raw bytes in and out of state, as the worker stores them (quix's default is JSON)
@@ -56,9 +56,10 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--commit-interval", type=float, default=1.0)
     parser.add_argument("inputs", nargs="+")
-    app = build(parser.parse_args())
-    print("Ready", flush=True)
-    app.run()
+    with tempfile.TemporaryDirectory(prefix="bench-quix-pipe-") as state_dir:  # gone at exit
+        app = build(parser.parse_args(), state_dir)
+        print("Ready", flush=True)
+        app.run()
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ ones before the next batch. A record whose processing fails by its own doing is 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import time
@@ -142,6 +143,22 @@ class _InFlight:
     marks: dict[int, dict[str, int]]
     measured: list[tuple[dict[TopicPartition, list[Any]], float]]
     crash: Callable[[str], None]
+
+
+def _settle_heap() -> None:
+    """Collect garbage once, then put every object alive out of the collector's reach
+    (``gc.freeze``): called when partitions were assigned and restored, before they are served.
+
+    The worker's heap is mostly long-lived (the libraries, compiled groups, caches filled by a
+    restore), and CPython's oldest-generation collections walk all of it: at 100 groups they
+    paused the loop for 50 to 90 ms, the largest latencies the benchmark saw. Frozen, the
+    collections while serving walk only what was made since (7 to 47 ms in the same run). The
+    cost: a cycle among frozen objects that becomes garbage is freed at the next assignment's
+    collection at the earliest (:func:`gc.unfreeze` first), not before.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _checkpoint_key(table: str) -> bytes:
@@ -762,6 +779,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             for partition in sorted(partitions):
                 self.service.load_scans(partition)
             self.rebalancing = False
+            _settle_heap()
             log.info("members: ready on partitions %s", sorted(partitions))
 
     # -- health --------------------------------------------------------------------------------

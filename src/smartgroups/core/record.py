@@ -56,10 +56,10 @@ OUTBOX_ENTRIES = 16
 OUTBOX_MAX_AGE_MS = 15 * 60 * 1000
 """Outbox entries older than this are dropped: their offsets are long committed."""
 
-OUTBOX_APPEND_BYTES = 16 * 1024
-"""A stored outbox shorter than this is not decoded to take new entries (they are appended to
-its bytes when the record is stored), nor to drop settled ones while some are not settled; a
-longer one is decoded, settled and trimmed to the count and age bounds."""
+OUTBOX_APPEND_BYTES = 64 * 1024
+"""A stored outbox shorter than this takes new entries without being decoded (they are
+appended to its bytes when the record is stored); a longer one is decoded and trimmed to the
+count and age bounds first."""
 
 
 @dataclass(slots=True)
@@ -238,12 +238,11 @@ class MemberRecord:
 
         Only the caller knows what is durable (the batch member loop after its checkpoint
         commits); sources it does not name keep their entries, within the age and count bounds
-        of :meth:`remember`. The outbox is not decoded when it is empty; nor when every input the
+        of :meth:`remember`. The outbox is not decoded when it is empty, nor when every input the
         record applied is settled (each entry's input is at or below ``seen`` of its source):
-        then every entry goes; nor when it is shorter than :data:`OUTBOX_APPEND_BYTES` and some
-        input is not settled: then it stays as it is, to be settled at a later write. Decoding
-        outboxes was a tenth of the worker's time at 1,000 groups, where an input's outputs are
-        some 14 transitions.
+        then every entry goes (the common case: a member's last input is long committed when
+        its next one comes, and decoding the outbox was a tenth of the worker's time at 1,000
+        groups).
         """
         if self._outbox is None and not self._appended:
             if self._outbox_raw == b"[]":
@@ -251,8 +250,6 @@ class MemberRecord:
             if all(offset < settled.get(source, -1) for source, offset in self.seen.items()):
                 self._outbox = []
                 return True
-            if len(self._outbox_raw) < OUTBOX_APPEND_BYTES:
-                return False  # short: its settled entries go at a later write
         entries = self.outbox
         kept = [e for e in entries if e.offset >= settled.get(e.source, -1)]
         if len(kept) == len(entries):

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from smartgroups.core.record import (
-    OUTBOX_APPEND_BYTES,
     OUTBOX_ENTRIES,
     OUTBOX_MAX_AGE_MS,
     Command,
@@ -110,23 +109,16 @@ def test_settle_drops_an_outbox_whose_inputs_are_all_settled_without_decoding_it
     assert stored.outbox == [] and stored.outbox_doc() == []
 
 
-def test_a_short_outbox_not_wholly_settled_is_kept_as_stored_and_a_long_one_is_settled() -> None:
-    def refuse(_: bytes) -> Any:
-        raise AssertionError("a short outbox is not decoded to be settled in part")
-
-    for size, decoded in ((10, False), (OUTBOX_APPEND_BYTES, True)):
-        rec = MemberRecord()
-        rec.remember(OutboxEntry("t#0", 4, 1_000, [{"id": "a" * size}]))
-        rec.remember(OutboxEntry("r#1", 2, 1_001, [{"id": "b"}]))  # rerouted: never settled here
-        rec.mark_applied("t#0", 4)
-        rec.mark_applied("r#1", 2)
-        raw = json.dumps(rec.outbox_doc()).encode()
-        stored = MemberRecord.from_docs(rec.state_doc(), raw, json.loads if decoded else refuse)
-        assert stored.settle({"t#0": 5}) is decoded
-        if decoded:
-            assert [(e.source, e.offset) for e in stored.outbox] == [("r#1", 2)]
-        else:
-            assert stored.outbox_doc() is None and stored.outbox_bytes == raw
+def test_settle_decodes_the_outbox_when_one_source_is_not_settled() -> None:
+    rec = MemberRecord()
+    rec.remember(OutboxEntry("t#0", 4, 1_000, [{"id": "a"}]))
+    rec.remember(OutboxEntry("r#1", 2, 1_001, [{"id": "b"}]))  # rerouted: never settled here
+    rec.mark_applied("t#0", 4)
+    rec.mark_applied("r#1", 2)
+    raw = json.dumps(rec.outbox_doc()).encode()
+    stored = MemberRecord.from_docs(rec.state_doc(), raw, json.loads)
+    assert stored.settle({"t#0": 5})
+    assert [(e.source, e.offset) for e in stored.outbox] == [("r#1", 2)]
 
 
 def test_redelivery_is_recognised_per_source() -> None:

@@ -363,6 +363,11 @@ class Bench:
         outputs = [prefix + t for t in OUTPUTS]
         outputs_before = await kafka_io.total_records(self.bootstrap, outputs)
         proc = self.start_worker(name, prefix, data_dir)
+        if self.cfg.member_path == "batch":
+            # Timed once both paths consume: the definitions agent commits every 0.1 s from
+            # its start, and a first commit before the member loop had joined its group and
+            # restored counted that start-up in the drain.
+            proc.wait_ready(markers=(MEMBERS_READY,))
         before = proc.stats()
         spy = self._spy(proc, name)
         drain = await kafka_io.watch_drain(

@@ -16,8 +16,9 @@ It also holds the bookkeeping that makes at-least-once delivery exact:
 * ``seen`` — per input source (``topic#partition``) the highest offset applied. An input at or
   below it is a re-delivery: nothing is recomputed.
 * ``outbox`` — the output events of the member's most recent inputs (at most
-  :data:`OUTBOX_ENTRIES`), so a re-delivered input re-sends identical outputs (same ids) in case
-  they never reached the broker before a crash. A caller that knows which inputs are durably
+  :data:`OUTBOX_ENTRIES` once trimmed, see :meth:`MemberRecord.remember`), so a re-delivered
+  input re-sends identical outputs (same ids) in case they never reached the broker before a
+  crash. A caller that knows which inputs are durably
   committed drops the entries of those (:meth:`MemberRecord.settle`): they cannot come again.
 
 ``segments`` holds the member's segment in each segment set it ever left the fallback of
@@ -211,16 +212,20 @@ class MemberRecord:
     def mark_applied(self, source: str, offset: int) -> None:
         self.seen[source] = offset
 
-    def remember(self, entry: OutboxEntry) -> None:
+    def remember(self, entry: OutboxEntry, *, lazy: bool = False) -> None:
         """Keep ``entry``'s outputs for re-sending, dropping the oldest and stale entries.
 
-        A stored outbox that was not decoded, and is short (:data:`OUTBOX_APPEND_BYTES`, at most
-        :data:`OUTBOX_ENTRIES` entries added), takes the entry without being decoded
-        (:meth:`appended_doc`): a member whose last input is not committed yet when its next one
-        comes does not pay for decoding and encoding the outputs of the last one.
+        ``lazy``: the caller settles this record's outbox (:meth:`settle`), which drops its
+        entries as their inputs become durable. Then a stored outbox that was not decoded, and
+        is short (:data:`OUTBOX_APPEND_BYTES`, at most :data:`OUTBOX_ENTRIES` entries added),
+        takes the entry without being decoded (:meth:`appended_doc`), and is trimmed to the
+        count and age bounds when it is next decoded: a member whose last input is not
+        committed yet when its next one comes does not pay for decoding and encoding the
+        outputs of the last one. A caller that never settles keeps the bounds at every input.
         """
         if (
-            self._outbox is None
+            lazy
+            and self._outbox is None
             and len(self._outbox_raw) < OUTBOX_APPEND_BYTES
             and len(self._appended) < OUTBOX_ENTRIES
         ):

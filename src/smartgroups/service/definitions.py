@@ -132,10 +132,12 @@ class SpaceState:
             table.put(
                 partition, catalog_group_key(space, group_id, self.version), orjson.dumps(doc)
             )
-            if group_id in self.versions:  # updated: keeps its place in the order
+            if group_id in self.versions:  # updated
                 stale.append(catalog_group_key(space, group_id, self.versions[group_id]))
                 self.written_ids.discard(id(self.written[group_id]))
-            self.versions[group_id] = self.version
+                if doc is docs[-1]:  # installed again (a conditions edit): last in the order
+                    del self.versions[group_id]
+            self.versions[group_id] = self.version  # else it keeps its place
             self.written[group_id] = doc
             self.written_ids.add(id(doc))
         for group_id in self.versions.keys() - self.catalog.groups.keys():

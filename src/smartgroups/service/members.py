@@ -459,7 +459,7 @@ class MemberService:
         if not self.keep_outbox:
             rec.outbox = []
         elif outputs:
-            rec.remember(OutboxEntry(source, offset, now_ms, outputs))
+            rec.remember(OutboxEntry(source, offset, now_ms, outputs), lazy=bool(marks))
         self._reschedule(partition, key, old_due, rec.next_due_ms(), due_key_done)
         if not outputs and record_codec.dumps(rec) == raw:  # loads/dumps round-trip byte for byte
             self.stats["inputs.noop"] += 1

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-_OFFSET_KEY_PREFIX = b"__faust"
+_OFFSET_KEY = b"__faust\0offset__"
+"""faust's own key in each partition's RocksDB (the changelog offset it reflects): skipped by
+the scans. Only that key: a space id may start with ``__faust``."""
 
 
 class PartitionTable:
@@ -62,7 +64,7 @@ class PartitionTable:
         for key, value in db.items(from_key=start):
             if not key.startswith(prefix):
                 break
-            if key.startswith(_OFFSET_KEY_PREFIX):
+            if key == _OFFSET_KEY:
                 continue
             chunk.append((key, value))
             if len(chunk) >= limit:
@@ -78,7 +80,7 @@ class PartitionTable:
         for key, value in db.items():
             if key >= bound:
                 break
-            if key.startswith(_OFFSET_KEY_PREFIX):
+            if key == _OFFSET_KEY:
                 continue
             chunk.append((key, value))
             if len(chunk) >= limit:

@@ -142,6 +142,26 @@ async def test_the_stored_state_reads_back_equal_after_creates_updates_and_delet
     assert stored[:3] == groups and len(stored) == 3 + 6
 
 
+async def test_the_order_of_the_groups_reads_back_after_an_edit_moves_a_group_last(
+    bus: tuple[Bus, Recording],
+) -> None:
+    b, table = bus
+    edited = {**smart("a"), "editable": True}
+    for event in (edited, smart("b"), smart("c")):
+        b.event("group-changes", event)
+    await b.run()
+    other = {"field": "profile.email", "op": "email_domain", "value": ["other.org"]}
+    edit = command("group.updated", group_id="a", conditions={"all": [other]})
+    b.event("group-changes", edit)
+    b.event("group-changes", command("group.updated", group_id="b", name="B"))
+    await b.run()
+    state = b.definitions.cache[(PARTITION, SPACE)]
+    order = [g["group_id"] for g in state.catalog.to_json()["groups"]]
+    read, _ = SpaceState.read(table, PARTITION, SPACE)
+    assert [g["group_id"] for g in read.catalog.to_json()["groups"]] == order
+    assert view(read) == view(state)
+
+
 async def test_a_crash_between_the_writes_of_a_command_leaves_a_whole_state(
     bus: tuple[Bus, Recording],
 ) -> None:

@@ -73,14 +73,14 @@ def test_an_outbox_not_decoded_takes_new_entries_on_its_bytes() -> None:
         raise AssertionError("a short outbox is not decoded to take an entry")
 
     loaded = MemberRecord.from_docs(orjson.loads(state), outbox, refuse)
-    loaded.remember(OutboxEntry("t#0", 2, 2_000, [{"id": "a:g:m:2"}]))
-    loaded.remember(OutboxEntry("t#0", 3, 3_000, []))
+    loaded.remember(OutboxEntry("t#0", 2, 2_000, [{"id": "a:g:m:2"}]), lazy=True)
+    loaded.remember(OutboxEntry("t#0", 3, 3_000, []), lazy=True)
     again = loads(dumps(loaded))
     assert [(e.offset, e.outputs) for e in again.outbox] == [
         (1, [{"id": "a:g:m:1"}]), (2, [{"id": "a:g:m:2"}]), (3, []),
     ]  # fmt: skip
     empty = MemberRecord.from_docs(orjson.loads(state), b"[]", refuse)
-    empty.remember(OutboxEntry("t#0", 4, 4_000, [{"id": "x"}]))
+    empty.remember(OutboxEntry("t#0", 4, 4_000, [{"id": "x"}]), lazy=True)
     assert [e.offset for e in loads(dumps(empty)).outbox] == [4]
 
 
@@ -92,8 +92,13 @@ def test_a_long_outbox_is_decoded_and_trimmed_when_it_takes_an_entry() -> None:
     raw = dumps(rec)
     assert len(raw) > OUTBOX_APPEND_BYTES
     loaded = loads(raw)
-    loaded.remember(OutboxEntry("t#0", 99, 2_000, []))
+    loaded.remember(OutboxEntry("t#0", 99, 2_000, []), lazy=True)
     assert len(loaded.outbox) == OUTBOX_ENTRIES and loaded.outbox[-1].offset == 99
+    small = loads(dumps(MemberRecord()))  # a caller that never settles: bounds at every input
+    for offset in range(OUTBOX_ENTRIES + 3):
+        small = loads(dumps(small))
+        small.remember(OutboxEntry("t#0", offset, 1_000, []))
+    assert len(small.outbox) == OUTBOX_ENTRIES
 
 
 def test_segments_round_trip_and_a_record_without_them_keeps_its_bytes() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from bench import segments
 from bench.workload import Workload, WorkloadSpec
 from smartgroups.core.partitioning import partition_for
 from smartgroups.service.definitions import DefinitionsService
@@ -29,13 +30,8 @@ from smartgroups.service.ports import Record
 PARTITIONS = 4
 
 
-class Names:
+class Names(segments.Names):
     partitions = PARTITIONS
-    fanout = "fanout"
-    commands = "commands"
-
-    def logical(self, topic: str) -> str:
-        return topic
 
 
 class CountingTable(MemoryTable):

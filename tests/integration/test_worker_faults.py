@@ -187,18 +187,21 @@ def test_a_lost_data_directory_is_rebuilt_from_the_changelogs(cluster: Cluster) 
     shutil.rmtree(worker.data_dir)
     rebuilt = cluster.worker()
     rebuilt.start()
-    _, _, listing = until(
-        lambda: call(rebuilt.web_port, "/v1/spaces/dd/groups/g/members?limit=1000"),
-        lambda answer: answer[0] == 200,
-    )
-    assert sorted(m["member_id"] for m in listing["members"]) == sorted(members)
+    batch = cluster.env.get("SMARTGROUPS_MEMBER_PATH", "batch") == "batch"
+    if batch:  # the agent path (test_member_path_agent) keeps no query index, faust restores
+        _, _, listing = until(
+            lambda: call(rebuilt.web_port, "/v1/spaces/dd/groups/g/members?limit=1000"),
+            lambda answer: answer[0] == 200,
+        )
+        assert sorted(m["member_id"] for m in listing["members"]) == sorted(members)
     # The rebuilt state knows every member: leaving and re-joining continue the versions.
     for m in members[:10]:
         sc.upsert(m, status="declined")
     sc.wait_members("g", set(members[10:]))
-    stats = rebuilt.stats()  # the restore is counted and timed (bench.e2e's restore rate)
-    assert stats["restored.records"] >= len(members)
-    assert stats["restore.ms"] >= 1
+    if batch:  # the member loop's restore is counted and timed (bench.e2e's restore rate)
+        stats = rebuilt.stats()
+        assert stats["restored.records"] >= len(members)
+        assert stats["restore.ms"] >= 1
     changes = cluster.settle()
     assert_clean_history(changes)
     removed = [e for e in changes if e["type"] == "member.removed"]

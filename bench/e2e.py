@@ -72,6 +72,9 @@ raw pipe drains ~20x faster than faust, quix-streams ~4x; one copy of quix-strea
 sometimes over within one commit interval, and measured nothing)."""
 MEMBERS_READY = "members: ready on partitions"
 """The worker's log line once the member path restored and took its partitions."""
+CONSUMING = "members: the definitions side is ready"
+"""The worker's log line once its member loop consumes: the definitions side (faust) has
+started, so both paths run from then on."""
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
@@ -366,8 +369,11 @@ class Bench:
         if self.cfg.member_path == "batch":
             # Timed once both paths consume: the definitions agent commits every 0.1 s from
             # its start, and a first commit before the member loop had joined its group and
-            # restored counted that start-up in the drain.
+            # restored counted that start-up in the drain; the member loop consumes once the
+            # definitions side has started (an earlier watch saw most member inputs done
+            # before it began, and timed only the definitions that followed).
             proc.wait_ready(markers=(MEMBERS_READY,))
+            proc.wait_ready(markers=(CONSUMING,))
         before = proc.stats()
         spy = self._spy(proc, name)
         drain = await kafka_io.watch_drain(

@@ -66,7 +66,7 @@ class Proc:
             text = self.log_path.read_text(errors="replace")
             if any(marker in text for marker in markers):
                 return
-            time.sleep(0.1)
+            time.sleep(0.02)
         raise RuntimeError(f"{self.name} not ready after {timeout_s}s:\n{self.tail()}")
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:

@@ -4,9 +4,10 @@
   still settling) a first start loses nothing: every command gets its result, memberships
   appear, nothing is dead-lettered. Before the fix, faust created the tables' changelogs while
   the first assignment ran and every definition was dead-lettered as ``processing_error``.
-* A worker whose faust metadata shows a changelog with 0 partitions (the state that failure left
-  behind, forced here in the worker process) stops instead of dead-lettering, and a restart
-  processes every record it had not committed.
+* A worker whose table writes cannot reach their changelog (the producer refuses them, forced
+  here in the worker process; issue 14's was faust's metadata showing a changelog with 0
+  partitions, which table writes no longer consult) stops instead of dead-lettering, and a
+  restart processes every record it had not committed.
 * An existing topic that does not fit stops the worker before it creates anything; with the
   setting fixed it starts.
 * ``/v1/health`` answers 503 until every assigned partition is ready, then 200 with the counts.
@@ -32,15 +33,18 @@ from smartgroups.devbroker import ensure_broker, free_port
 
 ACME = {"field": "profile.email", "op": "email_domain", "value": ["acme.com"]}
 
-# The failure of issue 14 item 1, forced: faust's consumer metadata shows every changelog with
-# 0 partitions, so faust's first table write raises PartitionsMismatch (in faust's own code).
-STALE_CHANGELOGS = """
+# A table failure, forced: the app's producer refuses every changelog record (in faust's own
+# producer driver), so the definitions agent's first command cannot be made durable.
+REFUSED_CHANGELOGS = """
 import sys
+from aiokafka.errors import KafkaTimeoutError
 from faust.transport.drivers import aiokafka as driver
-real = driver.AIOKafkaConsumerThread.topic_partitions
-def stale(self, topic):
-    return 0 if topic.endswith("-changelog") else real(self, topic)
-driver.AIOKafkaConsumerThread.topic_partitions = stale
+real = driver.Producer.send
+async def refuse(self, topic, *args, **kwargs):
+    if topic.endswith("-changelog"):
+        raise KafkaTimeoutError(f"forced: {topic} refused")
+    return await real(self, topic, *args, **kwargs)
+driver.Producer.send = refuse
 from smartgroups.cli.main import main
 sys.exit(main(["worker", "--loglevel", "info"]))
 """
@@ -152,14 +156,14 @@ def test_a_first_start_on_a_cold_broker_processes_every_record(cold: Cluster) ->
 
 def test_a_table_failure_stops_the_worker_and_a_restart_loses_nothing(cluster: Cluster) -> None:
     worker = cluster.worker()
-    worker.start(command=[sys.executable, "-c", STALE_CHANGELOGS])
+    worker.start(command=[sys.executable, "-c", REFUSED_CHANGELOGS])
     sc = Scenario(cluster, "halt")
     define_and_fill(sc)
     status = worker.wait_exit(timeout=60)
     log = worker.tail(200)
     assert status != 0, log
     assert "stopping the worker: definitions could not process" in log
-    assert "PartitionsMismatch" in log
+    assert "KafkaTimeoutError: forced" in log
     # Nothing consumed as a dead letter, nothing answered: the records wait for the restart.
     assert cluster.read("dead-letters") == []
     assert sc.results() == {}

@@ -28,7 +28,7 @@ from smartgroups.errors import TopologyError
 from smartgroups.settings import Settings
 from smartgroups.worker.clock import utc_now
 from smartgroups.worker.runtime import Clock, Runtime
-from smartgroups.worker.store import PartitionTable
+from smartgroups.worker.store import ChangelogWriter, PartitionTable
 from smartgroups.worker.topology import TABLES, Topology
 
 log = logging.getLogger("smartgroups.worker")
@@ -106,6 +106,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         web_in_thread=False,
     )
 
+    changelog = ChangelogWriter()  # the tables' changelog records, flushed by the agents
+
     def table(name: str) -> PartitionTable:
         return PartitionTable(
             app.Table(
@@ -115,7 +117,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
                 partitions=n,
                 recovery_buffer_size=5000,
                 options=dict(_ROCKSDB),
-            )
+            ),
+            changelog,
         )
 
     def topic(*names: str, internal: bool = False) -> Any:
@@ -142,6 +145,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         groups=tables.get("groups"),
         due=tables.get("due"),
         catalogs=tables["catalogs"],
+        changelog=changelog,
         topics={
             **({} if batch else {"member_inputs": topic(*topology.member_inputs, topology.fanout)}),
             "definition_inputs": topic(topology.group_changes, topology.commands),

@@ -60,6 +60,10 @@ class Sender:
         partition: int | None = None,
         headers: Headers | None = None,
     ) -> None:
+        # The changelog records of the tables' writes so far are handed to the producer before
+        # the outputs those writes led to: a changelog record the producer refuses stops the
+        # worker before the record's outputs leave (the record is processed again on restart).
+        await self.rt.flush_changelog()
         delivery: asyncio.Future[Any] = await self.rt.app.producer.send(  # type: ignore[assignment]
             self._name(role), key, value, partition, None, headers
         )
@@ -182,7 +186,10 @@ def register_agent(
     counted: Callable[[str], None],
 ) -> None:
     """A ``concurrency=1`` agent over ``runtime.topics[topics]`` that hands each record to
-    ``handler``, then calls ``counted`` with the record's topic (the metrics' input outcomes).
+    ``handler``, hands the changelog records of the tables it wrote to the producer
+    (:meth:`~smartgroups.worker.runtime.Runtime.flush_changelog`: before faust may commit the
+    record's offset), then calls ``counted`` with the record's topic (the metrics' input
+    outcomes).
     Nothing escapes it: a record the handler fails on is dead-lettered
     (``processing_error``) when the failure is the record's (:func:`blames_record`); otherwise,
     or when the dead letter cannot be sent, the worker stops (:func:`halt`) and nothing more is
@@ -197,6 +204,7 @@ def register_agent(
             record = Record.from_message(event.message)
             try:
                 await handler.handle(record)
+                await runtime.flush_changelog()
             except Exception as exc:
                 if not blames_record(exc):
                     await halt(runtime, name, event, record, exc)
@@ -205,6 +213,8 @@ def register_agent(
                     "%s: failed on %s", name, record.coordinates(), extra=record_extra(record)
                 )
                 try:
+                    # the writes made before the failure are in RocksDB: their changelog too
+                    await runtime.flush_changelog()
                     await sender.processing_error(record)
                 except Exception as failure:
                     await halt(runtime, name, event, record, failure)

@@ -20,7 +20,7 @@ import faust
 from smartgroups.settings import Settings
 from smartgroups.worker.clock import utc_now
 from smartgroups.worker.metrics import Metrics
-from smartgroups.worker.store import PartitionTable
+from smartgroups.worker.store import ChangelogWriter, PartitionTable
 from smartgroups.worker.topology import Topology
 
 HALT_EXIT_S = 30.0
@@ -44,6 +44,9 @@ class Runtime:
     due: PartitionTable | None
     catalogs: PartitionTable
     topics: dict[str, Any]
+    changelog: ChangelogWriter
+    """The faust tables' changelog records, queued by their writes: each agent flushes it
+    after every record (:func:`~smartgroups.worker.edge.register_agent`)."""
     clock: Clock = utc_now
     stats: Counter[str] = field(default_factory=Counter)
     member_loop: Any = None
@@ -55,6 +58,17 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.topology, self.stats)
+
+    async def flush_changelog(self) -> None:
+        """Hand the queued changelog records to the app's producer (see
+        :mod:`smartgroups.worker.store`), before the record that wrote them is acked."""
+        if len(self.changelog):
+            producer = self.app.producer
+            await self.changelog.flush(
+                lambda topic, key, value, partition: producer.send(
+                    topic, key, value, partition, None, None
+                )
+            )
 
     def exit_within(self, seconds: float = HALT_EXIT_S) -> None:
         """Make sure the process ends within ``seconds`` of a decision to stop (exit status 1).

@@ -1,40 +1,80 @@
-"""How a :class:`~smartgroups.core.record.MemberRecord` is stored: compact JSON, two parts.
+"""How a :class:`~smartgroups.core.record.MemberRecord` is stored: compact JSON, in lines.
 
-``state JSON`` ``\\n`` ``outbox JSON``. The state is decoded on every input of the member; the
-outbox only when it is used (a re-delivery, new outputs), and an outbox never decoded is written
-back as the very bytes it was read as. :func:`dumps` of :func:`loads` is byte for byte the input,
-which the worker relies on to recognise an input that changed nothing.
+``state JSON`` ``\\n`` ``outbox``. The state is decoded on every input of the member. The
+outbox is ``[]`` when empty, else one line per entry, ``["source",offset,at_ms]`` ``\\t``
+``outputs JSON`` (orjson writes neither a newline nor a tab inside JSON). It is read only when
+used (a re-delivery, new outputs, a settle that keeps entries), and then only the entries'
+heads: an entry's outputs are decoded when its input is re-delivered, and otherwise written
+back as the very bytes they were read as (:class:`~smartgroups.core.record.StoredEntry`).
+:func:`dumps` of :func:`loads` is byte for byte the input, which the worker relies on to
+recognise an input that changed nothing.
+
+An outbox stored before the lines (one JSON array of ``[source, offset, at_ms, outputs]``
+entries, ``[[…]]``) is read whole, and written as lines the next time it changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import orjson
 
-from smartgroups.core.record import MemberRecord, StoredState
+from smartgroups.core.record import Entry, MemberRecord, OutboxEntry, StoredEntry, StoredState
 from smartgroups.core.snapshot import MemberSnapshot
 
 _EMPTY_OUTBOX = b"[]"
+_ARRAY_OUTBOX = b"[["
+"""How an outbox stored as one JSON array (before the lines) begins."""
+
+
+def _line(entry: Entry) -> bytes:
+    if isinstance(entry, StoredEntry):
+        return entry.line
+    head = orjson.dumps([entry.source, entry.offset, entry.at_ms])
+    return head + b"\t" + orjson.dumps(entry.outputs)
+
+
+def _lines(entries: Iterable[Entry]) -> bytes:
+    return b"\n".join(map(_line, entries)) or _EMPTY_OUTBOX
+
+
+def _read_outbox(raw: bytes) -> list[Entry]:
+    """The entries of stored outbox bytes, their outputs left encoded."""
+    if raw == _EMPTY_OUTBOX:
+        return []
+    if raw.startswith(_ARRAY_OUTBOX):
+        return [OutboxEntry(e[0], int(e[1]), int(e[2]), e[3]) for e in orjson.loads(raw)]
+    entries: list[Entry] = []
+    for line in raw.split(b"\n"):
+        cut = line.index(b"\t")
+        source, offset, at_ms = orjson.loads(line[:cut])
+        entries.append(StoredEntry(source, offset, at_ms, line, cut + 1, orjson.loads))
+    return entries
 
 
 def dumps(record: MemberRecord) -> bytes:
-    """The stored bytes of ``record``. An outbox that was not decoded is written back as it was
-    read, with the entries added since spliced onto the end of its JSON array."""
-    outbox = record.outbox_doc()
-    if outbox is not None:
-        encoded = orjson.dumps(outbox)
+    """The stored bytes of ``record``. An outbox that was not read is written back as it was,
+    followed by the lines of the entries added since."""
+    entries = record.outbox_entries()
+    if entries is not None:
+        encoded = _lines(entries)
     else:
         encoded = record.outbox_bytes
-        appended = record.appended_doc()
+        appended = record.appended()
         if appended:
-            tail = orjson.dumps(appended)
-            encoded = tail if encoded == _EMPTY_OUTBOX else encoded[:-1] + b"," + tail[1:]
+            if encoded == _EMPTY_OUTBOX:
+                encoded = _lines(appended)
+            elif encoded.startswith(_ARRAY_OUTBOX):
+                encoded = _lines(record.outbox)  # read whole, written as lines from now on
+            else:
+                encoded += b"\n" + _lines(appended)
     return orjson.dumps(record.state_doc()) + b"\n" + encoded
 
 
 def loads(raw: bytes) -> MemberRecord:
     """The record :func:`dumps` wrote (its outbox stays encoded until used)."""
     state, _, outbox = raw.partition(b"\n")
-    return MemberRecord.from_docs(orjson.loads(state), outbox or _EMPTY_OUTBOX, orjson.loads)
+    return MemberRecord.from_docs(orjson.loads(state), outbox or _EMPTY_OUTBOX, _read_outbox)
 
 
 def stored_state(raw: bytes) -> StoredState:

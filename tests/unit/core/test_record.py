@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from smartgroups.core.record import (
@@ -93,7 +92,7 @@ def test_settle_leaves_an_empty_outbox_encoded() -> None:
 
     rec = MemberRecord.from_docs(MemberRecord().state_doc(), b"[]", refuse)
     assert not rec.settle({"t#0": 100})
-    assert rec.outbox_doc() is None and rec.outbox_bytes == b"[]"
+    assert rec.outbox_entries() is None and rec.outbox_bytes == b"[]"
 
 
 def test_settle_drops_an_outbox_whose_inputs_are_all_settled_without_decoding_it() -> None:
@@ -106,7 +105,7 @@ def test_settle_drops_an_outbox_whose_inputs_are_all_settled_without_decoding_it
     rec.mark_applied("u#0", 7)  # an input with no outputs
     stored = MemberRecord.from_docs(rec.state_doc(), b'[["t#0",4,1000,[{"id":"a"}]]]', refuse)
     assert stored.settle({"t#0": 5, "u#0": 8})
-    assert stored.outbox == [] and stored.outbox_doc() == []
+    assert stored.outbox == [] and stored.outbox_entries() == []
 
 
 def test_settle_decodes_the_outbox_when_one_source_is_not_settled() -> None:
@@ -115,8 +114,8 @@ def test_settle_decodes_the_outbox_when_one_source_is_not_settled() -> None:
     rec.remember(OutboxEntry("r#1", 2, 1_001, [{"id": "b"}]))  # rerouted: never settled here
     rec.mark_applied("t#0", 4)
     rec.mark_applied("r#1", 2)
-    raw = json.dumps(rec.outbox_doc()).encode()
-    stored = MemberRecord.from_docs(rec.state_doc(), raw, json.loads)
+    entries = rec.outbox
+    stored = MemberRecord.from_docs(rec.state_doc(), b"<encoded>", lambda raw: list(entries))
     assert stored.settle({"t#0": 5})
     assert [(e.source, e.offset) for e in stored.outbox] == [("r#1", 2)]
 
@@ -142,9 +141,9 @@ def test_documents_round_trip_without_a_codec() -> None:
     rec.dues = {"profile.last_active_at": 5}
     rec.command_seq = 7
     rec.remember(OutboxEntry("t#0", 5, 10, [{"id": "x"}]))
-    outbox = rec.outbox_doc()
-    assert outbox == [["t#0", 5, 10, [{"id": "x"}]]]
-    again = MemberRecord.from_docs(rec.state_doc(), b"<encoded>", lambda raw: outbox)
-    assert again.outbox_doc() is None and again.outbox_bytes == b"<encoded>"  # not decoded yet
+    entries = rec.outbox_entries()
+    assert entries == [OutboxEntry("t#0", 5, 10, [{"id": "x"}])]
+    again = MemberRecord.from_docs(rec.state_doc(), b"<encoded>", lambda raw: list(entries))
+    assert again.outbox_entries() is None and again.outbox_bytes == b"<encoded>"  # not read yet
     assert again.outbox_for("t#0", 5) == [{"id": "x"}]  # decoded on first use
     assert again.state_doc() == rec.state_doc()

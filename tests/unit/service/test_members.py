@@ -16,6 +16,7 @@ from tests.unit.service.bus import Bus
 
 from smartgroups.core.partitioning import partition_for
 from smartgroups.core.record import MemberRecord
+from smartgroups.service import record_codec
 from smartgroups.service.scans import JOB_PREFIX
 
 SPACE = "acme"
@@ -235,7 +236,7 @@ async def test_a_rejected_command_gets_its_code_and_a_redelivery_is_not_applied_
 def _outbox(bus: Bus, partition: int, key: bytes) -> list[Any]:
     raw = bus.members_table.get(partition, key)
     assert raw is not None
-    return list(orjson.loads(raw.partition(b"\n")[2]))
+    return [[e.source, e.offset, e.at_ms, e.outputs] for e in record_codec.loads(raw).outbox]
 
 
 async def test_a_record_drops_the_outputs_of_inputs_settled_durable(bus: Bus) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from smartgroups.core.record import (
     MemberRecord,
     OutboxEntry,
     Pair,
+    StoredEntry,
 )
 from smartgroups.service.record_codec import dumps, loads
 
@@ -82,6 +84,63 @@ def test_an_outbox_not_decoded_takes_new_entries_on_its_bytes() -> None:
     empty = MemberRecord.from_docs(orjson.loads(state), b"[]", refuse)
     empty.remember(OutboxEntry("t#0", 4, 4_000, [{"id": "x"}]), lazy=True)
     assert [e.offset for e in loads(dumps(empty)).outbox] == [4]
+
+
+def test_settling_an_outbox_in_part_keeps_the_other_entries_bytes_undecoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 1,000 groups most members come again while their last input's checkpoint is in
+    flight: their outbox is settled in part. Only the entries' heads are read for that; the
+    kept entries' outputs are written back as they were read, never decoded."""
+    rec = MemberRecord()
+    tricky = [{"id": "a:g:m:1", "note": "a\nline\tand a tab"}]  # escaped inside JSON
+    rec.remember(OutboxEntry("t#0", 1, 1_000, tricky))
+    rec.remember(OutboxEntry("t#0", 2, 2_000, [{"id": "a:g:m:2"}] * 14))
+    rec.remember(OutboxEntry("r#1", 7, 2_500, [{"id": "a:h:m:1"}]))  # rerouted: kept
+    rec.mark_applied("t#0", 2)
+    rec.mark_applied("r#1", 7)
+    raw = dumps(rec)
+    lines = raw.partition(b"\n")[2].split(b"\n")
+    assert len(lines) == 3 and lines[0].startswith(b'["t#0",1,1000]\t')
+
+    loaded = loads(raw)
+    decoded: list[bytes] = []
+    real = StoredEntry.outputs.fget  # type: ignore[attr-defined]
+
+    def counting(entry: StoredEntry) -> Any:
+        decoded.append(entry.line)
+        return real(entry)
+
+    monkeypatch.setattr(StoredEntry, "outputs", property(counting))
+    assert loaded.settle({"t#0": 2})  # the first input is durable, the second not yet
+    kept = dumps(loaded)
+    assert kept.partition(b"\n")[2] == lines[1] + b"\n" + lines[2]  # the very bytes
+    assert decoded == []
+    assert loads(kept).outbox_for("t#0", 2) == [{"id": "a:g:m:2"}] * 14
+    assert loads(raw).outbox_for("t#0", 1) == tricky
+    assert len(decoded) == 2  # a re-delivery decodes its own entry only
+
+
+def test_an_outbox_stored_as_one_array_is_read_and_written_as_lines_once_changed() -> None:
+    """Records written before the outbox lines keep working: read whole, rewritten on change."""
+    rec = MemberRecord()
+    rec.mark_applied("t#0", 4)
+    state = orjson.dumps(rec.state_doc())
+    old = state + b'\n[["t#0",3,1000,[{"id":"a"}]],["t#0",4,1001,[{"id":"b"}]]]'
+    loaded = loads(old)
+    assert dumps(loaded) == old  # untouched: the same bytes
+    assert loaded.outbox_for("t#0", 4) == [{"id": "b"}]
+    appended = loads(old)
+    appended.remember(OutboxEntry("t#0", 5, 1_002, [{"id": "c"}]), lazy=True)
+    settled = loads(old)
+    assert settled.settle({"t#0": 4})
+    for changed, offsets in ((appended, [3, 4, 5]), (settled, [4])):
+        raw = dumps(changed)
+        assert not raw.partition(b"\n")[2].startswith(b"[[")
+        again = loads(raw)
+        assert [e.offset for e in again.outbox] == offsets
+        assert dumps(again) == raw
+    assert loads(dumps(appended)).outbox_for("t#0", 5) == [{"id": "c"}]
 
 
 def test_a_long_outbox_is_decoded_and_trimmed_when_it_takes_an_entry() -> None:

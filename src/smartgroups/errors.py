@@ -95,6 +95,11 @@ class Fenced(SmartGroupsError):
     group's session timeout, or the group dropped it): it sends nothing more and stops."""
 
 
+class ChangelogLost(SmartGroupsError):
+    """A faust table's changelog record could not be delivered: the changelog misses a write
+    that no replay of the input repairs, so the worker stops."""
+
+
 class RecordTooLarge(SmartGroupsError):
     """A record the worker must produce does not fit in one producer batch."""
 

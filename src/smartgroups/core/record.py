@@ -111,6 +111,8 @@ class StoredEntry:
 
     @property
     def outputs(self) -> list[dict[str, Any]]:
+        """The outputs, decoded from the stored bytes at each access (a fresh list: changing
+        it changes nothing stored)."""
         outputs: list[dict[str, Any]] = self.decode(self.line[self.start :])
         return outputs
 
@@ -245,7 +247,7 @@ class MemberRecord:
         ``lazy``: the caller settles this record's outbox (:meth:`settle`), which drops its
         entries as their inputs become durable. Then a stored outbox that was not decoded, and
         is short (:data:`OUTBOX_APPEND_BYTES`, at most :data:`OUTBOX_ENTRIES` entries added),
-        takes the entry without being decoded (:meth:`appended_doc`), and is trimmed to the
+        takes the entry without being decoded (:meth:`appended`), and is trimmed to the
         count and age bounds when it is next decoded: a member whose last input is not
         committed yet when its next one comes does not pay for decoding and encoding the
         outputs of the last one. A caller that never settles keeps the bounds at every input.

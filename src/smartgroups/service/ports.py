@@ -2,9 +2,10 @@
 
 Every state operation names its **partition**: a member's record, its space's group copies and
 the due index live on the partition of the member's key, and a group copy exists once per
-partition under the same key. The faust adapter (:mod:`smartgroups.worker.store`) serves the
-current event's partition; :class:`~smartgroups.service.memory.MemoryTable` keeps one sorted map
-per partition. Both pass the same contract tests.
+partition under the same key. The faust adapter (:mod:`smartgroups.worker.store`) and the
+member loop's RocksDB tables (:mod:`smartgroups.worker.rocks`) keep one RocksDB per partition;
+:class:`~smartgroups.service.memory.MemoryTable` keeps one sorted map per partition. The
+contract tests hold the in-memory and RocksDB tables to the same answers.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ construction (deterministic ids, per-pair versions, re-sent outboxes), so faust'
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 import faust
@@ -44,7 +45,16 @@ _ROCKSDB = {
 
 
 class App(faust.App):
-    """faust's app, with its web server started before the first assignment (see above)."""
+    """faust's app, with its web server started before the first assignment (see above), and
+    the definitions' local table rebuilt from its changelog at each start."""
+
+    catalogs: PartitionTable | None = None
+    """The definitions' table, whose local copy each start rebuilds from its changelog."""
+
+    async def on_first_start(self) -> None:
+        if self.catalogs is not None:  # before faust opens it (PartitionTable.discard_local)
+            self.catalogs.discard_local(range(self.conf.topic_partitions))
+        await super().on_first_start()
 
     async def on_started(self) -> None:
         await self.on_started_init_web_server()  # idempotent: faust's own call is then a no-op
@@ -106,7 +116,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         web_in_thread=False,
     )
 
-    changelog = ChangelogWriter()  # the tables' changelog records, flushed by the agents
+    stats: Counter[str] = Counter()  # the worker's counters (/stats/, the metrics)
+    changelog = ChangelogWriter(stats)  # the tables' changelog records, flushed by the agents
 
     def table(name: str) -> PartitionTable:
         return PartitionTable(
@@ -137,6 +148,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
     # and the same changelog topics); faust keeps only the definitions' catalogs.
     tables = {name: table(name) for name in TABLES if not batch or name == "catalogs"}
     _check_names(app, topology, tables)
+    app.catalogs = tables["catalogs"]
     runtime = Runtime(
         settings=settings,
         topology=topology,
@@ -146,6 +158,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         due=tables.get("due"),
         catalogs=tables["catalogs"],
         changelog=changelog,
+        stats=stats,
         topics={
             **({} if batch else {"member_inputs": topic(*topology.member_inputs, topology.fanout)}),
             "definition_inputs": topic(topology.group_changes, topology.commands),

@@ -28,10 +28,17 @@ faust's recovery reads on from there as before.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+import shutil
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka.structs import TopicPartition
+
+from smartgroups.errors import ChangelogLost
+
+log = logging.getLogger("smartgroups.edge")
 
 _OFFSET_KEY = b"__faust\0offset__"
 """faust's own key in each partition's RocksDB (the changelog offset it reflects): skipped by
@@ -50,10 +57,14 @@ class ChangelogWriter:
     may ack it. Records keep the order of their writes.
     """
 
-    __slots__ = ("_pending",)
+    __slots__ = ("_pending", "failure", "stats")
 
-    def __init__(self) -> None:
+    def __init__(self, stats: Counter[str] | None = None) -> None:
         self._pending: list[tuple[Any, int, bytes, bytes | None]] = []
+        self.stats: Counter[str] = stats if stats is not None else Counter()
+        """Counts ``changelog.failed``: records the producer could not deliver."""
+        self.failure: BaseException | None = None
+        """Why a record could not be delivered, if one could not: the next flush raises it."""
 
     def append(self, store: Any, partition: int, key: bytes, value: bytes | None) -> None:
         """Queue ``key``'s new value (``None``: deleted) in ``store``'s changelog."""
@@ -64,28 +75,40 @@ class ChangelogWriter:
 
     async def flush(self, send: Send) -> None:
         """Hand every queued record to the producer, in order; each delivery stamps its
-        offset in the partition's RocksDB. Raises what the producer raises (the caller stops
-        the worker: the records are then not acked, and are written again on replay)."""
+        offset in the partition's RocksDB. Raises what the producer raises, and
+        :class:`~smartgroups.errors.ChangelogLost` once a record could not be delivered: the
+        caller stops the worker (the record is not acked; the local copy is rebuilt from the
+        changelog at the next start, see :meth:`PartitionTable.discard_local`)."""
+        if self.failure is not None:
+            raise ChangelogLost(f"a changelog record was not delivered: {self.failure!r}")
         pending, self._pending = self._pending, []
-        for store, partition, key, value in pending:
-            delivery = await send(store.topic, key, value, partition)
-            delivery.add_done_callback(store.delivered)
+        for changelog, partition, key, value in pending:
+            delivery = await send(changelog.topic, key, value, partition)
+            delivery.add_done_callback(changelog.delivered)
 
 
 class _Changelog:
     """One table's changelog topic and the stamp of what it holds, per partition."""
 
-    __slots__ = ("table", "topic")
+    __slots__ = ("table", "topic", "writer")
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, writer: ChangelogWriter) -> None:
         self.topic: str = table.changelog_topic.get_topic_name()
         self.table = table
+        self.writer = writer
 
     def delivered(self, delivery: Any) -> None:
         """Stamp a delivered record's offset in its partition's RocksDB, as faust's own
         changelog callback does (recovery reads the changelog from there). A partition closed
-        meanwhile (revoked) is left alone; a failed delivery is the producer's to report."""
-        if delivery.cancelled() or delivery.exception() is not None:
+        meanwhile (revoked) is left alone. A record the producer could not deliver after its
+        retries is logged and counted (``changelog.failed``), and the writer's next flush
+        raises: the table's changelog misses a write, which no replay of the input repairs."""
+        if delivery.cancelled():
+            return
+        if (failure := delivery.exception()) is not None:
+            self.writer.stats["changelog.failed"] += 1
+            self.writer.failure = self.writer.failure or failure
+            log.error("changelog record not delivered to %s: %r", self.topic, failure)
             return
         metadata = delivery.result()
         store = self.table.data
@@ -98,20 +121,39 @@ class PartitionTable:
     """A ``key_type=bytes, value_type=bytes`` faust table, used from inside an agent: the
     services' :class:`~smartgroups.service.ports.Table`.
 
-    faust reads and writes a key in the RocksDB of the current event's partition, so the
-    ``partition`` that ``get``/``put``/``delete`` are given is the one faust uses anyway (the
-    services always pass the partition of the record they process); the scans read the named
-    partition's RocksDB directly."""
+    Every operation reads or writes the named partition's RocksDB (faust's own ``get`` and
+    ``set`` use the current event's partition, which is the one the services pass: that of
+    the record they process); writes queue their changelog records (see the module
+    docstring)."""
 
     __slots__ = ("_changelog", "_writer", "table")
 
     def __init__(self, table: Any, writer: ChangelogWriter) -> None:
         self.table = table
         self._writer = writer
-        self._changelog = _Changelog(table)
+        self._changelog = _Changelog(table, writer)
 
     def _db(self, partition: int) -> Any:
         return self.table.data._db_for_partition(partition)
+
+    def discard_local(self, partitions: Iterable[int]) -> None:
+        """Delete the local RocksDB of ``partitions`` (before faust opens them), so faust's
+        recovery rebuilds them from the changelog's start.
+
+        A table written here is ahead of its changelog until the records are delivered. After
+        a crash, faust's recovery replays the changelog from the last stamped offset over that
+        local copy, which leaves a key written only locally at its local value and a key
+        written again since the stamp at its delivered value: a mix of two moments. For the
+        definitions' ``catalogs``, whose space documents name other keys, that mix was seen
+        (F1: a space document naming a kept output its successor had deleted), and a command
+        whose writes reached only the local copy was taken as applied when re-delivered, its
+        writes never reaching the changelog. Rebuilt from the changelog alone, the copy is the
+        state after the last delivered write, and an input not applied there is applied again.
+        The catalogs are small (the space's definitions and its last commands' outputs);
+        the agent member path's tables keep faust's recovery from the stamped offset.
+        """
+        for partition in partitions:
+            shutil.rmtree(self.table.data.partition_path(partition), ignore_errors=True)
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         """The value in ``partition``'s RocksDB (an assigned partition: the record's own)."""

@@ -11,9 +11,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import RecordMetadata, TopicPartition
 from rocksdict import Options, Rdict
 
+from smartgroups.errors import ChangelogLost
 from smartgroups.worker.store import ChangelogWriter, PartitionTable
 
 
@@ -25,9 +27,13 @@ class _Store:
         self.root = root
         self.stamped: list[tuple[TopicPartition, int]] = []
 
+    def partition_path(self, partition: int) -> Path:
+        return self.root / f"p{partition}"
+
     def _db_for_partition(self, partition: int) -> Rdict:
         if partition not in self._dbs:
-            self._dbs[partition] = Rdict(str(self.root / f"p{partition}"), Options(raw_mode=True))
+            path = str(self.partition_path(partition))
+            self._dbs[partition] = Rdict(path, Options(raw_mode=True))
         return self._dbs[partition]
 
     def set_persisted_offset(self, tp: TopicPartition, offset: int) -> None:
@@ -120,3 +126,49 @@ async def test_a_delivery_to_a_partition_closed_meanwhile_stamps_nothing(store: 
     await writer.flush(_Producer().send)
     await asyncio.sleep(0)
     assert store.stamped == [] and 3 not in store._dbs  # not reopened by the stamp
+
+
+async def test_a_changelog_record_not_delivered_is_counted_and_stamps_nothing(
+    store: _Store,
+) -> None:
+    writer = ChangelogWriter()
+    table = _table(store, writer)
+    table.put(0, b"k", b"v")
+
+    async def failing(topic: str, key: bytes, value: bytes | None, partition: int) -> Any:
+        delivery: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        delivery.set_exception(KafkaTimeoutError("no broker"))
+        return delivery
+
+    await writer.flush(failing)
+    await asyncio.sleep(0)
+    assert writer.stats["changelog.failed"] == 1 and store.stamped == []
+
+
+async def test_a_failed_delivery_makes_the_next_flush_stop_the_worker(store: _Store) -> None:
+    writer = ChangelogWriter()
+    table = _table(store, writer)
+    table.put(0, b"k", b"v")
+
+    async def failing(topic: str, key: bytes, value: bytes | None, partition: int) -> Any:
+        delivery: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        delivery.set_exception(KafkaTimeoutError("no broker"))
+        return delivery
+
+    await writer.flush(failing)
+    await asyncio.sleep(0)
+    table.put(0, b"k2", b"v2")
+    with pytest.raises(ChangelogLost, match="not delivered"):
+        await writer.flush(_Producer().send)  # nothing more is sent: the worker stops
+
+
+def test_the_local_copy_is_discarded_before_the_start(store: _Store) -> None:
+    """The catalogs' local copy is rebuilt from the changelog at each start, never replayed
+    over (see ``PartitionTable.discard_local``)."""
+    table = _table(store)
+    table.put(0, b"s", b"written only here")
+    table.put(1, b"t", b"v")
+    for partition in (0, 1):
+        store._dbs.pop(partition).close()
+    table.discard_local(range(4))  # partitions never opened too
+    assert table.get(0, b"s") is None and table.get(1, b"t") is None

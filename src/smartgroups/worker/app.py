@@ -45,16 +45,7 @@ _ROCKSDB = {
 
 
 class App(faust.App):
-    """faust's app, with its web server started before the first assignment (see above), and
-    the definitions' local table rebuilt from its changelog at each start."""
-
-    catalogs: PartitionTable | None = None
-    """The definitions' table, whose local copy each start rebuilds from its changelog."""
-
-    async def on_first_start(self) -> None:
-        if self.catalogs is not None:  # before faust opens it (PartitionTable.discard_local)
-            self.catalogs.discard_local(range(self.conf.topic_partitions))
-        await super().on_first_start()
+    """faust's app, with its web server started before the first assignment (see above)."""
 
     async def on_started(self) -> None:
         await self.on_started_init_web_server()  # idempotent: faust's own call is then a no-op
@@ -148,7 +139,6 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
     # and the same changelog topics); faust keeps only the definitions' catalogs.
     tables = {name: table(name) for name in TABLES if not batch or name == "catalogs"}
     _check_names(app, topology, tables)
-    app.catalogs = tables["catalogs"]
     runtime = Runtime(
         settings=settings,
         topology=topology,

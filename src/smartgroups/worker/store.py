@@ -29,9 +29,8 @@ faust's recovery reads on from there as before.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.structs import TopicPartition
@@ -77,8 +76,8 @@ class ChangelogWriter:
         """Hand every queued record to the producer, in order; each delivery stamps its
         offset in the partition's RocksDB. Raises what the producer raises, and
         :class:`~smartgroups.errors.ChangelogLost` once a record could not be delivered: the
-        caller stops the worker (the record is not acked; the local copy is rebuilt from the
-        changelog at the next start, see :meth:`PartitionTable.discard_local`)."""
+        caller stops the worker (the record is not acked), and an operator sees that the
+        changelog misses a write."""
         if self.failure is not None:
             raise ChangelogLost(f"a changelog record was not delivered: {self.failure!r}")
         pending, self._pending = self._pending, []
@@ -135,25 +134,6 @@ class PartitionTable:
 
     def _db(self, partition: int) -> Any:
         return self.table.data._db_for_partition(partition)
-
-    def discard_local(self, partitions: Iterable[int]) -> None:
-        """Delete the local RocksDB of ``partitions`` (before faust opens them), so faust's
-        recovery rebuilds them from the changelog's start.
-
-        A table written here is ahead of its changelog until the records are delivered. After
-        a crash, faust's recovery replays the changelog from the last stamped offset over that
-        local copy, which leaves a key written only locally at its local value and a key
-        written again since the stamp at its delivered value: a mix of two moments. For the
-        definitions' ``catalogs``, whose space documents name other keys, that mix was seen
-        (F1: a space document naming a kept output its successor had deleted), and a command
-        whose writes reached only the local copy was taken as applied when re-delivered, its
-        writes never reaching the changelog. Rebuilt from the changelog alone, the copy is the
-        state after the last delivered write, and an input not applied there is applied again.
-        The catalogs are small (the space's definitions and its last commands' outputs);
-        the agent member path's tables keep faust's recovery from the stamped offset.
-        """
-        for partition in partitions:
-            shutil.rmtree(self.table.data.partition_path(partition), ignore_errors=True)
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         """The value in ``partition``'s RocksDB (an assigned partition: the record's own)."""

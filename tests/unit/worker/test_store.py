@@ -160,15 +160,3 @@ async def test_a_failed_delivery_makes_the_next_flush_stop_the_worker(store: _St
     table.put(0, b"k2", b"v2")
     with pytest.raises(ChangelogLost, match="not delivered"):
         await writer.flush(_Producer().send)  # nothing more is sent: the worker stops
-
-
-def test_the_local_copy_is_discarded_before_the_start(store: _Store) -> None:
-    """The catalogs' local copy is rebuilt from the changelog at each start, never replayed
-    over (see ``PartitionTable.discard_local``)."""
-    table = _table(store)
-    table.put(0, b"s", b"written only here")
-    table.put(1, b"t", b"v")
-    for partition in (0, 1):
-        store._dbs.pop(partition).close()
-    table.discard_local(range(4))  # partitions never opened too
-    assert table.get(0, b"s") is None and table.get(1, b"t") is None

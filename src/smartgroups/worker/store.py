@@ -59,15 +59,17 @@ class ChangelogWriter:
     __slots__ = ("_pending", "failure", "stats")
 
     def __init__(self, stats: Counter[str] | None = None) -> None:
-        self._pending: list[tuple[Any, int, bytes, bytes | None]] = []
+        self._pending: list[tuple[_Changelog, int, bytes, bytes | None]] = []
         self.stats: Counter[str] = stats if stats is not None else Counter()
         """Counts ``changelog.failed``: records the producer could not deliver."""
         self.failure: BaseException | None = None
         """Why a record could not be delivered, if one could not: the next flush raises it."""
 
-    def append(self, store: Any, partition: int, key: bytes, value: bytes | None) -> None:
-        """Queue ``key``'s new value (``None``: deleted) in ``store``'s changelog."""
-        self._pending.append((store, partition, key, value))
+    def append(
+        self, changelog: _Changelog, partition: int, key: bytes, value: bytes | None
+    ) -> None:
+        """Queue ``key``'s new value (``None``: deleted) on ``changelog``'s topic."""
+        self._pending.append((changelog, partition, key, value))
 
     def __len__(self) -> int:
         return len(self._pending)

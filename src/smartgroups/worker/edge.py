@@ -212,9 +212,7 @@ def register_agent(
                 log.exception(
                     "%s: failed on %s", name, record.coordinates(), extra=record_extra(record)
                 )
-                try:
-                    # the writes made before the failure are in RocksDB: their changelog too
-                    await runtime.flush_changelog()
+                try:  # the dead letter is sent after the changelog of the writes made so far
                     await sender.processing_error(record)
                 except Exception as failure:
                     await halt(runtime, name, event, record, failure)

@@ -61,14 +61,12 @@ class Runtime:
 
     async def flush_changelog(self) -> None:
         """Hand the queued changelog records to the app's producer (see
-        :mod:`smartgroups.worker.store`), before the record that wrote them is acked."""
-        if len(self.changelog):
-            producer = self.app.producer
-            await self.changelog.flush(
-                lambda topic, key, value, partition: producer.send(
-                    topic, key, value, partition, None, None
-                )
-            )
+        :mod:`smartgroups.worker.store`), before the record that wrote them is acked; raises
+        once one of them could not be delivered (the caller stops the worker)."""
+        await self.changelog.flush(self._send_raw)
+
+    def _send_raw(self, topic: str, key: bytes, value: bytes | None, partition: int) -> Any:
+        return self.app.producer.send(topic, key, value, partition, None, None)
 
     def exit_within(self, seconds: float = HALT_EXIT_S) -> None:
         """Make sure the process ends within ``seconds`` of a decision to stop (exit status 1).

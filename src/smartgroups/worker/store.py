@@ -82,6 +82,8 @@ class ChangelogWriter:
         changelog misses a write."""
         if self.failure is not None:
             raise ChangelogLost(f"a changelog record was not delivered: {self.failure!r}")
+        if not self._pending:
+            return
         pending, self._pending = self._pending, []
         for changelog, partition, key, value in pending:
             delivery = await send(changelog.topic, key, value, partition)

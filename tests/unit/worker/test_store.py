@@ -146,6 +146,10 @@ async def test_a_changelog_record_not_delivered_is_counted_and_stops_the_next_fl
     await writer.flush(failing)
     await asyncio.sleep(0)
     assert writer.stats["changelog.failed"] == 1 and store.stamped == []
-    table.put(0, b"k2", b"v2")
     with pytest.raises(ChangelogLost, match="not delivered"):
-        await writer.flush(_Producer().send)  # nothing more is sent: the worker stops
+        await writer.flush(_Producer().send)  # even with nothing queued: the worker stops
+    table.put(0, b"k2", b"v2")
+    producer = _Producer()
+    with pytest.raises(ChangelogLost, match="not delivered"):
+        await writer.flush(producer.send)
+    assert producer.sent == []  # nothing more is sent

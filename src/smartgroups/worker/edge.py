@@ -34,8 +34,9 @@ log = logging.getLogger("smartgroups.edge")
 class Sender:
     """Sends outputs through the app's producer, flushed by faust before offsets commit.
 
-    Records go to the producer driver directly (``app.producer.send``), not through faust's
-    ``Topic.send``: the bytes are final already, and faust's channel layer (codecs, future
+    Records go to the producer driver directly
+    (:meth:`~smartgroups.worker.runtime.Runtime.send_raw`), not through faust's ``Topic.send``:
+    the bytes are final already, and faust's channel layer (codecs, future
     messages, callbacks) cost several times the send itself on the hot path. faust's commit
     still flushes this producer before committing offsets (``Consumer.commit``), so delivery
     stays at-least-once. A record the producer fails to deliver after its retries is logged and
@@ -62,10 +63,10 @@ class Sender:
     ) -> None:
         # The changelog records of the tables' writes so far are handed to the producer before
         # the outputs those writes led to: a changelog record the producer refuses stops the
-        # worker before the record's outputs leave (the record is processed again on restart).
+        # worker before the record's outputs leave (the record is left unacked).
         await self.rt.flush_changelog()
-        delivery: asyncio.Future[Any] = await self.rt.app.producer.send(  # type: ignore[assignment]
-            self._name(role), key, value, partition, None, headers
+        delivery: asyncio.Future[Any] = await self.rt.send_raw(
+            self._name(role), key, value, partition, headers
         )
         delivery.add_done_callback(self._delivered)
 

@@ -63,10 +63,20 @@ class Runtime:
         """Hand the queued changelog records to the app's producer (see
         :mod:`smartgroups.worker.store`), before the record that wrote them is acked; raises
         once one of them could not be delivered (the caller stops the worker)."""
-        await self.changelog.flush(self._send_raw)
+        await self.changelog.flush(self.send_raw)
 
-    def _send_raw(self, topic: str, key: bytes, value: bytes | None, partition: int) -> Any:
-        return self.app.producer.send(topic, key, value, partition, None, None)
+    def send_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Any = None,
+    ) -> Any:
+        """Hand final bytes to the app's producer driver (not faust's channel layer): an
+        awaitable that resolves to the record's delivery future. faust's commit flushes this
+        producer before it commits offsets."""
+        return self.app.producer.send(topic, key, value, partition, None, headers)
 
     def exit_within(self, seconds: float = HALT_EXIT_S) -> None:
         """Make sure the process ends within ``seconds`` of a decision to stop (exit status 1).

@@ -96,8 +96,9 @@ class Fenced(SmartGroupsError):
 
 
 class ChangelogLost(SmartGroupsError):
-    """A faust table's changelog record could not be delivered: the changelog misses a write
-    that no replay of the input repairs, so the worker stops."""
+    """A faust table's write was lost: its changelog record could not be delivered (the
+    changelog misses a write that no replay of the input repairs), or RocksDB refused the
+    delivered write; the worker stops."""
 
 
 class RecordTooLarge(SmartGroupsError):

@@ -1,12 +1,16 @@
 """The one contract of :class:`~smartgroups.service.ports.Table`, run against every table.
 
 Every test taking ``table`` (or ``make_table``) runs on
-:class:`~smartgroups.service.memory.MemoryTable`, on :class:`~smartgroups.worker.rocks.RocksTable`
-in a tmp directory, and on :class:`~smartgroups.worker.batch_table.BatchTable` over one, twice:
-``batch`` (every write stays in the overlay, nothing is flushed) and ``batch-flushed`` (each write
-is flushed to RocksDB at once), so the overlay alone and the overlay's flush path both answer like
-the others (the eventsourcing project's ``tests/persistence.py`` pattern): the services are tested
-on the in-memory twin, and this suite is what makes that mean something for the worker's RocksDB.
+:class:`~smartgroups.service.memory.MemoryTable`; on :class:`~smartgroups.worker.rocks.RocksTable`
+in a tmp directory; on :class:`~smartgroups.worker.batch_table.BatchTable` over one, three ways:
+``batch`` (every write stays in the overlay), ``batch-flushed`` (each write is flushed to RocksDB
+at once) and ``batch-sealed`` (sealed and flushed as the pipelined checkpoint does); and on the
+faust tables' :class:`~smartgroups.worker.store.PartitionTable` over a stand-in for faust's
+store, two ways: ``faust`` (no changelog record is delivered: every write stays in the overlay)
+and ``faust-settled`` (each is delivered at once: reads go to RocksDB). So the overlays and
+their flush paths all answer like the others (the eventsourcing project's
+``tests/persistence.py`` pattern): the services are tested on the in-memory twin, and this
+suite is what makes that mean something for the worker's RocksDB.
 Keys are ordered as unsigned bytes (Python's ``bytes`` order, RocksDB's default comparator). The
 property test at the end checks random sequences of writes and reads against a plain ``dict``
 model.
@@ -23,17 +27,20 @@ import itertools
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import rocksdict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.faust_store import FaustStore
 
 from smartgroups.service.memory import MemoryTable
 from smartgroups.service.ports import Table
 from smartgroups.worker.batch_table import BatchTable
 from smartgroups.worker.edge import blames_record
 from smartgroups.worker.rocks import RocksTable
+from smartgroups.worker.store import ChangelogWriter, PartitionTable
 
 MakeTable = Callable[[], Table]
 
@@ -68,15 +75,61 @@ class SealingTable(BatchTable):
         self.seal()
 
 
-@pytest.fixture(params=["memory", "rocks", "batch", "batch-flushed", "batch-sealed"])
+class _Delivered:
+    """A producer's delivery future, resolved: the record's offset."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def cancelled(self) -> bool:
+        return False
+
+    def exception(self) -> None:
+        return None
+
+    def result(self) -> SimpleNamespace:
+        return SimpleNamespace(offset=self.offset)
+
+
+class SettlingTable(PartitionTable):
+    """A faust table whose every write is delivered at once: it reads from RocksDB."""
+
+    offsets = itertools.count()
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        super().put(partition, key, value)
+        self._deliver()
+
+    def delete(self, partition: int, key: bytes) -> None:
+        super().delete(partition, key)
+        self._deliver()
+
+    def _deliver(self) -> None:
+        for table, write in self._writer.take():
+            table.delivered(write, _Delivered(next(self.offsets)))
+
+
+TABLES = ["memory", "rocks", "batch", "batch-flushed", "batch-sealed", "faust", "faust-settled"]
+
+
+@pytest.fixture(params=TABLES)
 def make_table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeTable]:
     """Makes fresh, empty tables of one kind; RocksDB ones each in a new directory."""
-    opened: list[RocksTable] = []
+    opened: list[RocksTable | FaustStore] = []
     count = itertools.count()
 
     def make() -> Table:
         if request.param == "memory":
             return MemoryTable()
+        if request.param.startswith("faust"):
+            store = FaustStore(tmp_path / f"faust{next(count)}")
+            opened.append(store)
+            for partition in range(3):  # assigned: faust opened their RocksDB
+                store._db_for_partition(partition)
+            # "faust": nothing is delivered, every write stays in the overlay.
+            kind = PartitionTable if request.param == "faust" else SettlingTable
+            changelog = SimpleNamespace(get_topic_name=lambda: "app-catalogs-changelog")
+            return kind(SimpleNamespace(data=store, changelog_topic=changelog), ChangelogWriter())
         table = RocksTable(tmp_path / f"table{next(count)}", "members")
         opened.append(table)
         if request.param == "batch":

@@ -61,16 +61,21 @@ Pairs = list[tuple[bytes, bytes]]
 class _Overlay:
     """One partition's pending changes: values (None = deleted), their keys, lazily sorted."""
 
-    __slots__ = ("deletions", "keys", "sorted", "values")
+    __slots__ = ("deletions", "dropped", "keys", "sorted", "values")
 
     def __init__(self) -> None:
         self.values: dict[bytes, bytes | None] = {}
         self.keys: list[bytes] = []
         self.sorted = True
         self.deletions = 0  # how many values are None
+        self.dropped = False  # keys left values (Layer.settle): ``keys`` is rebuilt
 
     def sorted_keys(self) -> list[bytes]:
-        if not self.sorted:
+        if self.dropped:
+            self.keys = sorted(self.values)
+            self.sorted = True
+            self.dropped = False
+        elif not self.sorted:
             self.keys.sort()
             self.sorted = True
         return self.keys
@@ -84,8 +89,8 @@ def _prefix_end(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
-class _Below(Protocol):
-    """What a layer reads through to: RocksDB, or the sealed layer over it."""
+class Readable(Protocol):
+    """What a :class:`Layer` reads through to: RocksDB, or the sealed layer over it."""
 
     def get(self, partition: int, key: bytes) -> bytes | None: ...
 
@@ -96,10 +101,12 @@ class _Below(Protocol):
     def scan_until(self, partition: int, bound: bytes, limit: int) -> Pairs: ...
 
 
-class _Layer:
-    """One overlay of changes per partition over ``base``, read through to it."""
+class Layer:
+    """One overlay of changes per partition over ``base``, read through to it: the two layers
+    of :class:`BatchTable`, and the unsettled writes of the faust tables
+    (:class:`~smartgroups.worker.store.PartitionTable`)."""
 
-    def __init__(self, base: _Below) -> None:
+    def __init__(self, base: Readable) -> None:
         self.base = base
         self._overlays: dict[int, _Overlay] = {}
 
@@ -217,6 +224,20 @@ class _Layer:
         """Forget ``partition``'s changes unapplied."""
         self._overlays.pop(partition, None)
 
+    def settle(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """Forget ``key``'s change if it is ``value`` (None: a deletion), which the base now
+        holds: the overlay no longer changes what reads see. A later change of the key stays."""
+        overlay = self._overlays.get(partition)
+        if overlay is None or key not in overlay.values or overlay.values[key] != value:
+            return
+        del overlay.values[key]
+        if value is None:
+            overlay.deletions -= 1
+        if overlay.values:
+            overlay.dropped = True
+        else:
+            del self._overlays[partition]
+
     def take(self) -> dict[int, _Overlay]:
         """Every change, handed over (this layer starts empty)."""
         overlays, self._overlays = self._overlays, {}
@@ -298,8 +319,8 @@ class BatchTable:
 
     def __init__(self, base: RocksTable) -> None:
         self.base = base
-        self._sealed = _Layer(base)
-        self._current = _Layer(self._sealed)
+        self._sealed = Layer(base)
+        self._current = Layer(self._sealed)
 
     # --- the port ------------------------------------------------------------------------
 

@@ -114,8 +114,5 @@ def member_exists(record: MemberRecord) -> bool:
     value, an answer or a current membership. An erased member does not exist (its record keeps
     only counters), nor does one only named by static or blacklist commands."""
     return bool(
-        record.profile
-        or record.properties
-        or record.answers
-        or any(pair.member for pair in record.pairs.values())
+        record.profile or record.properties or record.answers or bool(record.pairs.member_of())
     )

@@ -42,7 +42,7 @@ decoding those hundred outputs on each of its next inputs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,13 +66,89 @@ appended to its bytes when the record is stored); a longer one is decoded and tr
 count and age bounds first."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Pair:
     """Membership of the member in one group: ``member`` flag, ``version`` and ``since`` (ms)."""
 
     member: bool
     version: int
     since_ms: int
+
+
+class Pairs:
+    """A member's :class:`Pair` per group, kept as stored: group id -> ``[member, version,
+    since_ms]``, in the order the groups were first joined.
+
+    A record is decoded and encoded at every input of its member, and a member of a space of
+    1,000 groups has a pair for each of the hundred or so it was ever in: building a
+    :class:`Pair` per group on every load, and a list per group again to store it, was 9 % of
+    the worker's CPU at 1,000 groups (py-spy, ``make bench``'s drain). So the stored lists are
+    kept as they are (:meth:`doc` is what is stored), and a :class:`Pair` is built for the
+    group a caller asks about. Pairs are values: change one by setting it again.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: dict[str, list[Any]] | None = None) -> None:
+        self._raw: dict[str, list[Any]] = {} if raw is None else raw
+
+    @classmethod
+    def of(cls, pairs: Mapping[str, Pair]) -> Pairs:
+        """The pairs of a mapping of group id to :class:`Pair`."""
+        return cls({g: [p.member, p.version, p.since_ms] for g, p in pairs.items()})
+
+    def get(self, group_id: str) -> Pair | None:
+        raw = self._raw.get(group_id)
+        return None if raw is None else Pair(raw[0], raw[1], raw[2])
+
+    def __getitem__(self, group_id: str) -> Pair:
+        raw = self._raw[group_id]
+        return Pair(raw[0], raw[1], raw[2])
+
+    def __setitem__(self, group_id: str, pair: Pair) -> None:
+        self._raw[group_id] = [pair.member, pair.version, pair.since_ms]
+
+    def pop(self, group_id: str, default: Pair | None = None) -> Pair | None:
+        raw = self._raw.pop(group_id, None)
+        return default if raw is None else Pair(raw[0], raw[1], raw[2])
+
+    def __contains__(self, group_id: object) -> bool:
+        return group_id in self._raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pairs) and self._raw == other._raw
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Pairs({dict(self.items())!r})"
+
+    def items(self) -> Iterator[tuple[str, Pair]]:
+        for group_id, raw in self._raw.items():
+            yield group_id, Pair(raw[0], raw[1], raw[2])
+
+    def values(self) -> Iterator[Pair]:
+        for raw in self._raw.values():
+            yield Pair(raw[0], raw[1], raw[2])
+
+    def is_member(self, group_id: str) -> bool:
+        """Whether the member is in ``group_id`` now."""
+        raw = self._raw.get(group_id)
+        return raw is not None and bool(raw[0])
+
+    def member_of(self) -> list[str]:
+        """The ids of the groups the member is in now, in the pairs' order."""
+        return [group_id for group_id, raw in self._raw.items() if raw[0]]
+
+    def doc(self) -> dict[str, list[Any]]:
+        """The stored form (the record's state document holds it as it is)."""
+        return self._raw
 
 
 @dataclass(slots=True)
@@ -129,11 +205,11 @@ class MemberRecord:
         "_decode_outbox",
         "_outbox",
         "_outbox_raw",
+        "_pairs",
         "answers",
         "blacklist",
         "command_seq",
         "dues",
-        "pairs",
         "profile",
         "properties",
         "seen",
@@ -147,7 +223,7 @@ class MemberRecord:
         self.answers: dict[str, Any] = {}
         self.static: dict[str, Command] = {}
         self.blacklist: dict[str, Command] = {}
-        self.pairs: dict[str, Pair] = {}
+        self._pairs = Pairs()
         self.seen: dict[str, int] = {}
         self._outbox: list[Entry] | None = []
         self._outbox_raw = b"[]"
@@ -158,6 +234,15 @@ class MemberRecord:
         self.segments: dict[str, Segment] = {}  # set id -> segment (contract section 9)
 
     # -- derived views -------------------------------------------------------------------------
+    @property
+    def pairs(self) -> Pairs:
+        """The member's pair per group it was ever in (see :class:`Pairs`)."""
+        return self._pairs
+
+    @pairs.setter
+    def pairs(self, pairs: Pairs | Mapping[str, Pair]) -> None:
+        self._pairs = pairs if isinstance(pairs, Pairs) else Pairs.of(pairs)
+
     @property
     def outbox(self) -> list[Entry]:
         """The remembered outputs, oldest first (read on first use; each entry's outputs only
@@ -180,11 +265,10 @@ class MemberRecord:
 
     def groups(self) -> frozenset[str]:
         """The ids of the groups the member is in now (static and smart)."""
-        return frozenset(gid for gid, pair in self.pairs.items() if pair.member)
+        return frozenset(self._pairs.member_of())
 
     def is_member(self, group_id: str) -> bool:
-        pair = self.pairs.get(group_id)
-        return pair is not None and pair.member
+        return self._pairs.is_member(group_id)
 
     def next_due_ms(self) -> int | None:
         """The earliest due instant, in epoch ms rounded up (never early), if any."""
@@ -308,7 +392,7 @@ class MemberRecord:
             "a": self.answers,
             "s": {g: [c.on, c.seq] for g, c in self.static.items()},
             "b": {g: [c.on, c.seq] for g, c in self.blacklist.items()},
-            "m": {g: [p.member, p.version, p.since_ms] for g, p in self.pairs.items()},
+            "m": self._pairs.doc(),
             "n": self.seen,
             "d": self.dues,
             "c": self.command_seq,
@@ -352,7 +436,7 @@ class MemberRecord:
         record.answers = doc["a"]
         record.static = {g: Command(bool(c[0]), int(c[1])) for g, c in doc["s"].items()}
         record.blacklist = {g: Command(bool(c[0]), int(c[1])) for g, c in doc["b"].items()}
-        record.pairs = {g: Pair(bool(p[0]), int(p[1]), int(p[2])) for g, p in doc["m"].items()}
+        record._pairs = Pairs(doc["m"])
         record.seen = {k: int(v) for k, v in doc["n"].items()}
         record.dues = {k: int(v) for k, v in doc["d"].items()}
         record.command_seq = int(doc["c"])

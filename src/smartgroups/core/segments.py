@@ -122,7 +122,7 @@ def resolve_member(
     ``segments`` and return the changes, in set id order (deterministic outputs)."""
     changes: list[SegmentChange] = []
     segments: dict[str, Segment] = member.segments
-    member_groups = [g for g, pair in member.pairs.items() if pair.member]
+    member_groups = member.pairs.member_of()
     for set_id in sorted(sets):
         entry = sets[set_id]
         target = None if entry.deleted else resolve(entry, groups, member_groups)

@@ -178,15 +178,15 @@ def update(
     pairs = record.pairs
     if listing != old_listing:
         # every entry changes its value and maybe its key
-        for group_id, pair in pairs.items():
-            if pair.member and flipped.get(group_id) is not True:
+        for group_id in pairs.member_of():
+            if flipped.get(group_id) is not True:
                 table.delete(partition, group_prefix(space_id, group_id) + old_key)
         for group_id, seq in old_black & black:
             table.delete(partition, blacklist_prefix(space_id, group_id, seq) + old_key)
             _put_black(table, partition, space_id, group_id, seq, key, listing)
-        for group_id, pair in pairs.items():
-            if pair.member and group_id not in flipped:
-                _put_member(table, partition, space_id, group_id, key, listing, pair)
+        for group_id in pairs.member_of():
+            if group_id not in flipped:
+                _put_member(table, partition, space_id, group_id, key, listing, pairs[group_id])
     for group_id, added in flipped.items():
         prefix = group_prefix(space_id, group_id)
         if added:
@@ -209,10 +209,11 @@ def _net(transitions: Iterable[Transition], record: MemberRecord) -> dict[str, b
     first: dict[str, bool] = {}
     for t in transitions:
         first.setdefault(t.group_id, not t.added)
+    pairs = record.pairs
     return {
-        group_id: record.pairs[group_id].member
+        group_id: now
         for group_id, was in first.items()
-        if record.pairs[group_id].member != was
+        if (now := pairs.is_member(group_id)) != was
     }
 
 

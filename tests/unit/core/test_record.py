@@ -147,3 +147,23 @@ def test_documents_round_trip_without_a_codec() -> None:
     assert again.outbox_entries() is None and again.outbox_bytes == b"<encoded>"  # not read yet
     assert again.outbox_for("t#0", 5) == [{"id": "x"}]  # decoded on first use
     assert again.state_doc() == rec.state_doc()
+
+
+def test_pairs_are_kept_as_stored_and_read_as_values() -> None:
+    stored = {"g": [True, 2, 1_000], "h": [False, 1, 500]}
+    rec = MemberRecord.from_docs(
+        {"p": {}, "v": {}, "a": {}, "s": {}, "b": {}, "m": stored, "n": {}, "d": {}, "c": 0},
+        b"[]",
+        lambda raw: [],
+    )
+    assert rec.pairs.get("g") == Pair(True, 2, 1_000) and rec.pairs.get("x") is None
+    assert rec.groups() == frozenset({"g"}) and rec.is_member("g") and not rec.is_member("h")
+    assert list(rec.pairs.items()) == [("g", Pair(True, 2, 1_000)), ("h", Pair(False, 1, 500))]
+    rec.pairs["h"] = Pair(True, 2, 2_000)  # a pair is a value: set again to change it
+    rec.pairs["new"] = Pair(True, 1, 3_000)
+    assert rec.state_doc()["m"] == {
+        "g": [True, 2, 1_000], "h": [True, 2, 2_000], "new": [True, 1, 3_000],
+    }  # fmt: skip
+    assert rec.pairs.member_of() == ["g", "h", "new"]
+    rec.pairs = {"only": Pair(False, 4, 9)}  # a mapping of pairs is taken as the whole set
+    assert rec.state_doc()["m"] == {"only": [False, 4, 9]} and rec.groups() == frozenset()

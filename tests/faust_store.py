@@ -33,7 +33,7 @@ class FaustStore:
     def contents(self, partition: int) -> dict[bytes, bytes]:
         """The partition's RocksDB, faust's offset key left out."""
         db = self._db_for_partition(partition)
-        return {k: v for k, v in db.items() if k != OFFSET_KEY}
+        return {bytes(k): bytes(v) for k, v in db.items() if k != OFFSET_KEY}
 
     def close(self) -> None:
         for db in self._dbs.values():

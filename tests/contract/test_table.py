@@ -76,10 +76,14 @@ class SealingTable(BatchTable):
 
 
 class _Delivered:
-    """A producer's delivery future, resolved: the record's offset."""
+    """A producer's delivery future, resolved: the record's offset (its loop runs what is
+    scheduled at once)."""
 
     def __init__(self, offset: int) -> None:
         self.offset = offset
+
+    def get_loop(self) -> SimpleNamespace:
+        return SimpleNamespace(call_soon=lambda callback, *args: callback(*args))
 
     def cancelled(self) -> bool:
         return False

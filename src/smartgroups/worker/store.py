@@ -183,7 +183,7 @@ class PartitionTable:
     read together.
     """
 
-    __slots__ = ("_layer", "_unsettled", "_writer", "table", "topic")
+    __slots__ = ("_layer", "_settling", "_unsettled", "_writer", "table", "topic")
 
     def __init__(self, table: Any, writer: ChangelogWriter) -> None:
         self.table = table
@@ -192,6 +192,8 @@ class PartitionTable:
         self._layer = Layer(_Rocks(table.data))
         self._unsettled: dict[int, deque[_Write]] = {}
         """Per partition, its writes not in RocksDB yet, in write order."""
+        self._settling: set[int] = set()
+        """Partitions whose :meth:`settle` is scheduled (see :meth:`delivered`)."""
 
     # --- the port ------------------------------------------------------------------------
 
@@ -244,7 +246,16 @@ class PartitionTable:
             log.error("changelog record not delivered to %s: %r", self.topic, failure)
             return
         write.offset = delivery.result().offset
-        self.settle(write.partition)
+        partition = write.partition
+        if partition not in self._settling:
+            # After the other deliveries of the same response, whose callbacks are already
+            # scheduled: one WriteBatch for them all (a group command writes 4 to 6 keys).
+            self._settling.add(partition)
+            delivery.get_loop().call_soon(self._settle_soon, partition)
+
+    def _settle_soon(self, partition: int) -> None:
+        self._settling.discard(partition)
+        self.settle(partition)
 
     def settle(self, partition: int) -> None:
         """Apply ``partition``'s delivered writes, from the first one waiting up to the first

@@ -47,6 +47,12 @@ def _writing(store: FaustStore) -> tuple[PartitionTable, ChangelogWriter]:
     return _table(store, writer), writer
 
 
+async def _callbacks() -> None:
+    """Let the deliveries' callbacks run, and the settle they schedule."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 class _Producer:
     """Records what is sent, at each partition's next offset; delivers when the test says so
     (``deliver``), or at once (``at_once``)."""
@@ -73,7 +79,7 @@ class _Producer:
         for index in indexes:
             delivery, metadata = self.deliveries[index]
             delivery.set_result(metadata)
-        await asyncio.sleep(0)
+        await _callbacks()
 
 
 def test_scans_skip_faust_offset_key_only_not_keys_that_start_like_it(store: FaustStore) -> None:
@@ -147,6 +153,29 @@ async def test_a_write_delivered_before_an_earlier_one_waits_for_it(store: Faust
     assert store.contents(0) == {b"doc": b"v2", b"g:2": b"d2"} and store.stamp(0) == 2
 
 
+async def test_the_records_of_one_delivery_reach_rocksdb_in_one_write(store: FaustStore) -> None:
+    table, writer = _writing(store)
+    writes: list[int] = []
+
+    class Counting:
+        def __init__(self, db: Any) -> None:
+            self.db = db
+
+        def write(self, batch: Any) -> None:
+            writes.append(batch.len())
+            self.db.write(batch)
+
+    real = store._dbs[0]
+    store._dbs[0] = Counting(real)  # type: ignore[assignment]
+    for i in range(5):  # a group command's keys
+        table.put(0, b"k%d" % i, b"v")
+    producer = _Producer()
+    await writer.flush(producer.send)
+    await producer.deliver(0, 1, 2, 3, 4)  # one produce response
+    assert writes == [5 + 1]  # and the offset
+    store._dbs[0] = real
+
+
 async def test_a_later_write_of_a_key_stays_over_an_earlier_one_delivered(
     store: FaustStore,
 ) -> None:
@@ -171,7 +200,7 @@ async def test_a_delivery_to_a_partition_closed_meanwhile_drops_its_writes(
     store._dbs.pop(3).close()  # revoked: faust closed its RocksDB
     producer = _Producer(at_once=True)
     await writer.flush(producer.send)
-    await asyncio.sleep(0)
+    await _callbacks()
     assert 3 not in store._dbs and table.unsettled(3) == 0  # not reopened by the delivery
     # Its next owner replays the changelog past the stamp, which this record is.
     assert store.stamp(3) is None and store.contents(3) == {}

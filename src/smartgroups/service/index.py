@@ -175,22 +175,28 @@ def update(
         return  # most inputs: nothing a listing shows changed
     old_key = sort_key(old_listing, member_id)
     key = sort_key(listing, member_id)
+    text = search_text(listing, member_id)  # the same in each of the member's entries
     pairs = record.pairs
     if listing != old_listing:
-        # every entry changes its value and maybe its key
-        for group_id in pairs.member_of():
-            if flipped.get(group_id) is not True:
-                table.delete(partition, group_prefix(space_id, group_id) + old_key)
+        # every entry changes its value and maybe its key (a put replaces an unmoved one)
+        moved = key != old_key
+        if moved:
+            for group_id in pairs.member_of():
+                if flipped.get(group_id) is not True:
+                    table.delete(partition, group_prefix(space_id, group_id) + old_key)
         for group_id, seq in old_black & black:
-            table.delete(partition, blacklist_prefix(space_id, group_id, seq) + old_key)
-            _put_black(table, partition, space_id, group_id, seq, key, listing)
+            if moved:
+                table.delete(partition, blacklist_prefix(space_id, group_id, seq) + old_key)
+            _put_black(table, partition, space_id, group_id, seq, key, listing, text)
         for group_id in pairs.member_of():
             if group_id not in flipped:
-                _put_member(table, partition, space_id, group_id, key, listing, pairs[group_id])
+                entry = pairs[group_id]
+                _put_member(table, partition, space_id, group_id, key, listing, entry, text)
     for group_id, added in flipped.items():
         prefix = group_prefix(space_id, group_id)
         if added:
-            _put_member(table, partition, space_id, group_id, key, listing, pairs[group_id])
+            entry = pairs[group_id]
+            _put_member(table, partition, space_id, group_id, key, listing, entry, text)
             _add(table, partition, count_key(space_id, group_id), 1)
         else:
             table.delete(partition, prefix + old_key)
@@ -199,7 +205,7 @@ def update(
         table.delete(partition, blacklist_prefix(space_id, group_id, seq) + old_key)
         _add(table, partition, blacklist_count_key(space_id, group_id, seq), -1)
     for group_id, seq in black - old_black:
-        _put_black(table, partition, space_id, group_id, seq, key, listing)
+        _put_black(table, partition, space_id, group_id, seq, key, listing, text)
         _add(table, partition, blacklist_count_key(space_id, group_id, seq), 1)
 
 
@@ -225,9 +231,9 @@ def _put_member(
     key: bytes,
     listing: Listing,
     pair: Any,
+    text: str,
 ) -> None:
-    member_id = member_id_of(key)
-    value = orjson.dumps([*listing, pair.since_ms, pair.version, search_text(listing, member_id)])
+    value = orjson.dumps([*listing, pair.since_ms, pair.version, text])
     table.put(partition, group_prefix(space_id, group_id) + key, value)
 
 
@@ -239,6 +245,7 @@ def _put_black(
     seq: int,
     key: bytes,
     listing: Listing,
+    text: str,
 ) -> None:
-    value = orjson.dumps([*listing, None, None, search_text(listing, member_id_of(key))])
+    value = orjson.dumps([*listing, None, None, text])
     table.put(partition, blacklist_prefix(space_id, group_id, seq) + key, value)

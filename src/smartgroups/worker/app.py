@@ -24,6 +24,7 @@ from collections import Counter
 from typing import Any
 
 import faust
+from faust.tables import TableManager
 
 from smartgroups.errors import TopologyError
 from smartgroups.settings import Settings
@@ -52,6 +53,23 @@ class App(faust.App):
         await super().on_started()
 
 
+class _Tables(TableManager):
+    """faust's table manager without the one-second sleep its start begins with.
+
+    faust sleeps a second before it reads the tables' channels and starts their recovery, so
+    that tables declared by agents at start are seen. :func:`create_app` declares every table
+    before the app starts, so the sleep only delayed each start: the definitions side, and so
+    the member loop (which waits for it), the query API's readiness and every worker the tests
+    start, came up a second later (measured: 1.6 s from start to ready on an empty broker,
+    0.75 s without it).
+    """
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 def _credentials(settings: Settings) -> Any:
     protocol = settings.security_protocol
     if protocol == "PLAINTEXT":
@@ -76,6 +94,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         broker=[f"kafka://{hp.strip()}" for hp in settings.bootstrap_servers.split(",")],
         broker_credentials=_credentials(settings),
         store="rocksdb://",
+        TableManager=_Tables,
         datadir=str(settings.data_dir),
         processing_guarantee="at_least_once",
         topic_partitions=n,

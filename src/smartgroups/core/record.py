@@ -385,7 +385,13 @@ class MemberRecord:
     # -- persistence ---------------------------------------------------------------------------
     def state_doc(self) -> dict[str, Any]:
         """Everything but the outbox, as a JSON-ready document (short keys: it is stored per
-        member)."""
+        member): :meth:`state_head`, then ``"n"`` (``seen``), then :meth:`state_tail`."""
+        return {**self.state_head(), "n": self.seen, **self.state_tail()}
+
+    def state_head(self) -> dict[str, Any]:
+        """The state document's keys before ``seen`` (``"n"``): the profile, values,
+        commands and pairs. Encoded apart, so an input's bytes are encoded once whether or not
+        it changed anything (:func:`~smartgroups.service.record_codec.dumps_applied`)."""
         return {
             "p": self.profile,
             "v": self.properties,
@@ -393,16 +399,16 @@ class MemberRecord:
             "s": {g: [c.on, c.seq] for g, c in self.static.items()},
             "b": {g: [c.on, c.seq] for g, c in self.blacklist.items()},
             "m": self._pairs.doc(),
-            "n": self.seen,
-            "d": self.dues,
-            "c": self.command_seq,
-            # only when the member ever left a set's fallback: records stay byte for byte
-            **(
-                {"g": {k: [g.segment, g.version, g.since_ms] for k, g in self.segments.items()}}
-                if self.segments
-                else {}
-            ),
         }
+
+    def state_tail(self) -> dict[str, Any]:
+        """The state document's keys after ``seen``: due instants, the command counter and
+        (only when the member ever left a set's fallback: records stay byte for byte)
+        segments."""
+        tail: dict[str, Any] = {"d": self.dues, "c": self.command_seq}
+        if self.segments:
+            tail["g"] = {k: [g.segment, g.version, g.since_ms] for k, g in self.segments.items()}
+        return tail
 
     def outbox_entries(self) -> list[Entry] | None:
         """The outbox's entries, or None when it was never read: then :attr:`outbox_bytes`
@@ -426,23 +432,34 @@ class MemberRecord:
         cls, doc: Mapping[str, Any], outbox: bytes, decode_outbox: OutboxDecoder
     ) -> MemberRecord:
         """The record whose :meth:`state_doc` was ``doc``; ``outbox`` stays encoded until used,
-        then ``decode_outbox`` reads its entries."""
-        record = cls()
+        then ``decode_outbox`` reads its entries.
+
+        The document's numbers are taken as stored (:meth:`state_doc` wrote ints), and its
+        dicts are the record's own: a record is loaded at every input of its member, and
+        copying ``seen`` and ``dues`` with ``int()`` on each value, then filling a fresh record
+        only to overwrite it, was a tenth of the member service's CPU at 10 groups (py-spy).
+        """
+        record = cls.__new__(cls)
         record._outbox = None
         record._outbox_raw = outbox
         record._decode_outbox = decode_outbox
+        record._appended = []
         record.profile = doc["p"]
         record.properties = doc["v"]
         record.answers = doc["a"]
-        record.static = {g: Command(bool(c[0]), int(c[1])) for g, c in doc["s"].items()}
-        record.blacklist = {g: Command(bool(c[0]), int(c[1])) for g, c in doc["b"].items()}
+        static, blacklist = doc["s"], doc["b"]
+        record.static = {g: Command(c[0], c[1]) for g, c in static.items()} if static else {}
+        record.blacklist = (
+            {g: Command(c[0], c[1]) for g, c in blacklist.items()} if blacklist else {}
+        )
         record._pairs = Pairs(doc["m"])
-        record.seen = {k: int(v) for k, v in doc["n"].items()}
-        record.dues = {k: int(v) for k, v in doc["d"].items()}
-        record.command_seq = int(doc["c"])
+        record.seen = doc["n"]
+        record.dues = doc["d"]
+        record.command_seq = doc["c"]
         segments = doc.get("g")
-        if segments:
-            record.segments = {k: Segment(g[0], int(g[1]), int(g[2])) for k, g in segments.items()}
+        record.segments = (
+            {k: Segment(g[0], g[1], g[2]) for k, g in segments.items()} if segments else {}
+        )
         return record
 
 

@@ -467,11 +467,13 @@ class MemberService:
         elif outputs:
             rec.remember(OutboxEntry(source, offset, now_ms, outputs), lazy=bool(marks))
         self._reschedule(partition, key, old_due, rec.next_due_ms(), due_key_done)
-        if not outputs and record_codec.dumps(rec) == raw:  # loads/dumps round-trip byte for byte
+        # loads/dumps round-trip byte for byte: an input without outputs that left the bytes
+        # as they were changed nothing, and is not even marked applied
+        encoded = record_codec.dumps_applied(rec, source, offset, None if outputs else raw)
+        if encoded is None:
             self.stats["inputs.noop"] += 1
             return
-        rec.mark_applied(source, offset)
-        self.members.put(partition, key, record_codec.dumps(rec))
+        self.members.put(partition, key, encoded)
         if self.index is not None and indexed is not None:
             index.update(
                 self.index, partition, space_id, member_id, space, indexed, rec, transitions

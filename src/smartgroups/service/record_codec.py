@@ -55,6 +55,31 @@ def _read_outbox(raw: bytes) -> list[Entry]:
 def dumps(record: MemberRecord) -> bytes:
     """The stored bytes of ``record``. An outbox that was not read is written back as it was,
     followed by the lines of the entries added since."""
+    head, tail = _parts(record)
+    return _join(head, record, tail)
+
+
+def dumps_applied(
+    record: MemberRecord, source: str, offset: int, raw: bytes | None
+) -> bytes | None:
+    """Mark input (``source``, ``offset``) applied to ``record`` and return its stored bytes;
+    or, when without the mark they would be ``raw`` (the input changed nothing: a profile
+    update with the values the member has), leave it unmarked and return None.
+
+    The same as comparing :func:`dumps` with ``raw``, marking, and calling :func:`dumps` again,
+    with the state and the outbox encoded once: only ``seen`` is encoded twice (most inputs
+    without outputs change something, and encoding those records twice was 4 % of the member
+    service's CPU at 10 groups).
+    """
+    head, tail = _parts(record)
+    if raw is not None and _join(head, record, tail) == raw:
+        return None
+    record.mark_applied(source, offset)
+    return _join(head, record, tail)
+
+
+def _parts(record: MemberRecord) -> tuple[bytes, bytes]:
+    """The stored bytes around ``seen``: ``{…state head`` and ``…state tail}\noutbox``."""
     entries = record.outbox_entries()
     if entries is not None:
         encoded = _lines(entries)
@@ -68,7 +93,15 @@ def dumps(record: MemberRecord) -> bytes:
                 encoded = _lines(record.outbox)  # read whole, written as lines from now on
             else:
                 encoded += b"\n" + _lines(appended)
-    return orjson.dumps(record.state_doc()) + b"\n" + encoded
+    head = orjson.dumps(record.state_head())[:-1]
+    tail = orjson.dumps(record.state_tail())[1:]
+    return head, tail + b"\n" + encoded
+
+
+def _join(head: bytes, record: MemberRecord, tail: bytes) -> bytes:
+    """What ``orjson.dumps(record.state_doc())`` and the outbox make: the head's keys, ``seen``
+    as the record holds it now, the tail's keys (neither half is ever empty)."""
+    return head + b',"n":' + orjson.dumps(record.seen) + b"," + tail
 
 
 def loads(raw: bytes) -> MemberRecord:

@@ -18,7 +18,7 @@ from smartgroups.core.record import (
     Pair,
     StoredEntry,
 )
-from smartgroups.service.record_codec import dumps, loads
+from smartgroups.service.record_codec import dumps, dumps_applied, loads
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
@@ -52,6 +52,34 @@ def test_persistence_round_trips_byte_for_byte(
     again = loads(raw)
     assert dumps(again) == raw  # the worker relies on this to spot no-op inputs
     assert again.pairs == rec.pairs and again.profile == rec.profile
+    # What the state document and the outbox encode to, whichever way they are encoded.
+    assert raw.partition(b"\n")[0] == orjson.dumps(rec.state_doc())
+
+
+@given(
+    profile=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    change=st.none() | st.tuples(st.text(max_size=6), json_values),
+    seen=st.dictionaries(st.sampled_from(["t#0", "t#1"]), st.integers(0, 9), max_size=2),
+)
+def test_an_input_is_marked_and_encoded_once_unless_it_changed_nothing(
+    profile: dict[str, Any], change: tuple[str, Any] | None, seen: dict[str, int]
+) -> None:
+    rec = MemberRecord()
+    rec.profile = profile
+    rec.seen = dict(seen)
+    raw = dumps(rec)
+    loaded = loads(raw)
+    if change is not None:
+        loaded.profile[change[0]] = change[1]
+    encoded = dumps_applied(loaded, "t#1", 10, raw)
+    if orjson.dumps(loaded.profile) == orjson.dumps(profile):  # the same bytes: no change
+        assert encoded is None and loaded.seen == seen  # nothing changed: not even marked
+        return
+    assert encoded is not None and loaded.seen == {**seen, "t#1": 10}
+    assert encoded == dumps(loaded)
+    # With outputs the input is stored whatever: no bytes to compare with.
+    again = loads(raw)
+    assert dumps_applied(again, "t#1", 10, None) == dumps(again)
 
 
 def test_a_loaded_outbox_is_the_one_stored_and_grows_from_it() -> None:

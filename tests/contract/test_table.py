@@ -45,33 +45,36 @@ from smartgroups.worker.store import ChangelogWriter, PartitionTable
 MakeTable = Callable[[], Table]
 
 
-class FlushingTable(BatchTable):
-    """A :class:`BatchTable` that flushes each write at once: every read goes through RocksDB."""
+class AfterEachWrite:
+    """A table mixin: ``after_write(partition)`` once each ``put`` or ``delete`` is done (how the
+    variants below move every write down a layer at once)."""
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         super().put(partition, key, value)
-        self.flush(partition)
+        self.after_write(partition)
 
     def delete(self, partition: int, key: bytes) -> None:
         super().delete(partition, key)
+        self.after_write(partition)
+
+    def after_write(self, partition: int) -> None:
+        raise NotImplementedError
+
+
+class FlushingTable(AfterEachWrite, BatchTable):
+    """A :class:`BatchTable` that flushes each write at once: every read goes through RocksDB."""
+
+    def after_write(self, partition: int) -> None:
         self.flush(partition)
 
 
-class SealingTable(BatchTable):
+class SealingTable(AfterEachWrite, BatchTable):
     """A :class:`BatchTable` that seals each write at once and flushes the sealed changes
     before the next seal, as the pipelined checkpoint does: reads merge all three layers."""
 
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        super().put(partition, key, value)
-        self._seal_again()
-
-    def delete(self, partition: int, key: bytes) -> None:
-        super().delete(partition, key)
-        self._seal_again()
-
-    def _seal_again(self) -> None:
-        for partition in self.sealed():
-            self.flush_sealed(partition)
+    def after_write(self, partition: int) -> None:
+        for sealed in self.sealed():
+            self.flush_sealed(sealed)
         self.seal()
 
 
@@ -95,20 +98,12 @@ class _Delivered:
         return SimpleNamespace(offset=self.offset)
 
 
-class SettlingTable(PartitionTable):
+class SettlingTable(AfterEachWrite, PartitionTable):
     """A faust table whose every write is delivered at once: it reads from RocksDB."""
 
     offsets = itertools.count()
 
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        super().put(partition, key, value)
-        self._deliver()
-
-    def delete(self, partition: int, key: bytes) -> None:
-        super().delete(partition, key)
-        self._deliver()
-
-    def _deliver(self) -> None:
+    def after_write(self, partition: int) -> None:
         for table, write in self._writer.take():
             table.delivered(write, _Delivered(next(self.offsets)))
 

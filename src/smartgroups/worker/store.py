@@ -39,6 +39,7 @@ so that any prefix reads back whole.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -69,10 +70,13 @@ class ChangelogWriter:
     may ack it. Records keep the order of their writes. One writer serves every table.
     """
 
-    __slots__ = ("_pending", "failure", "stats")
+    __slots__ = ("_lock", "_pending", "failure", "stats")
 
     def __init__(self, stats: Counter[str] | None = None) -> None:
         self._pending: list[tuple[PartitionTable, _Write]] = []
+        self._lock = asyncio.Lock()
+        """One flush at a time: a send may wait (a full producer batch), and another agent's
+        flush must not hand later records of the same partition over first."""
         self.stats: Counter[str] = stats if stats is not None else Counter()
         """Counts ``changelog.failed``: records the producer could not deliver."""
         self.failure: BaseException | None = None
@@ -108,9 +112,10 @@ class ChangelogWriter:
                 "a table write was lost (its changelog record not delivered, or not written"
                 f" to RocksDB): {self.failure!r}"
             )
-        for table, write in self.take():
-            delivery = await send(table.topic, write.key, write.value, write.partition)
-            delivery.add_done_callback(partial(table.delivered, write))
+        async with self._lock:
+            for table, write in self.take():
+                delivery = await send(table.topic, write.key, write.value, write.partition)
+                delivery.add_done_callback(partial(table.delivered, write))
 
 
 class _Write:
@@ -183,7 +188,7 @@ class PartitionTable:
     read together.
     """
 
-    __slots__ = ("_layer", "_settling", "_unsettled", "_writer", "table", "topic")
+    __slots__ = ("_layer", "_settling", "_unsettled", "_waiting", "_writer", "table", "topic")
 
     def __init__(self, table: Any, writer: ChangelogWriter) -> None:
         self.table = table
@@ -192,6 +197,10 @@ class PartitionTable:
         self._layer = Layer(_Rocks(table.data))
         self._unsettled: dict[int, deque[_Write]] = {}
         """Per partition, its writes not in RocksDB yet, in write order."""
+        self._waiting: dict[int, dict[bytes, int]] = {}
+        """Per partition, how many of its unsettled writes each key has: the overlay forgets a
+        key only once its last write is in RocksDB (a key put, deleted and put again within
+        a delivery's span must not read as deleted meanwhile)."""
         self._settling: set[int] = set()
         """Partitions whose :meth:`settle` is scheduled (see :meth:`delivered`)."""
 
@@ -239,9 +248,12 @@ class PartitionTable:
         (``changelog.failed``) and the writer's next flush raises: the changelog misses a
         write, which no replay of the input repairs. Its write, and every later one of its
         partition, stay unsettled (out of RocksDB) until the worker stops."""
-        if delivery.cancelled():
-            return
-        if (failure := delivery.exception()) is not None:
+        failure = (
+            asyncio.CancelledError("the producer cancelled it")
+            if delivery.cancelled()
+            else delivery.exception()
+        )
+        if failure is not None:
             self._writer.fail(failure)
             log.error("changelog record not delivered to %s: %r", self.topic, failure)
             return
@@ -270,8 +282,14 @@ class PartitionTable:
             return
         store = self.table.data
         if partition not in store._dbs:
-            del self._unsettled[partition]
-            self._layer.discard(partition)
+            log.warning(
+                "%d delivered changelog records of %s partition %d not written to RocksDB: the"
+                " partition is not open here (revoked); its next owner replays them",
+                len(queue),
+                self.topic,
+                partition,
+            )
+            self._forget(partition)
             return
         batch = WriteBatch(raw_mode=True)
         done: list[_Write] = []
@@ -291,15 +309,30 @@ class PartitionTable:
             log.error("delivered changelog records not written to RocksDB: %r", error)
             return
         if not queue:
-            del self._unsettled[partition]
-            self._layer.discard(partition)
+            self._forget(partition)
             return
+        waiting = self._waiting[partition]
         for write in done:
-            self._layer.settle(partition, write.key, write.value)
+            left = waiting[write.key] - 1
+            if left:
+                waiting[write.key] = left
+            else:  # its last write: the overlay holds the value RocksDB now has
+                del waiting[write.key]
+                self._layer.settle(partition, write.key, write.value)
 
     def _queue(self, write: _Write) -> None:
-        queue = self._unsettled.get(write.partition)
+        partition = write.partition
+        queue = self._unsettled.get(partition)
         if queue is None:
-            queue = self._unsettled[write.partition] = deque()
+            queue = self._unsettled[partition] = deque()
+            self._waiting[partition] = {}
         queue.append(write)
+        waiting = self._waiting[partition]
+        waiting[write.key] = waiting.get(write.key, 0) + 1
         self._writer.append(self, write)
+
+    def _forget(self, partition: int) -> None:
+        """Nothing of ``partition`` waits any more: its overlay goes."""
+        del self._unsettled[partition]
+        del self._waiting[partition]
+        self._layer.discard(partition)

@@ -59,6 +59,46 @@ def _items(db: Rdict, start: bytes | None = None) -> Iterator[tuple[bytes, bytes
     return cast(Iterator[tuple[bytes, bytes]], db.items(from_key=start))
 
 
+def scan_prefix(
+    db: Rdict, prefix: bytes, after: bytes | None, limit: int, skip: bytes | None = None
+) -> list[tuple[bytes, bytes]]:
+    """Up to ``limit`` pairs of ``db`` whose key starts with ``prefix``, in key order, strictly
+    after ``after`` when given; the key ``skip`` (faust's offset key) is left out."""
+    chunk: list[tuple[bytes, bytes]] = []
+    if limit <= 0:
+        return chunk
+    # after + b"\x00" is the least key greater than after, in unsigned byte order.
+    start = prefix if after is None else max(prefix, after + b"\x00")
+    for key, value in _items(db, start):
+        if not key.startswith(prefix):
+            break
+        if key == skip:
+            continue
+        chunk.append((key, value))
+        if len(chunk) >= limit:
+            break
+    return chunk
+
+
+def scan_below(
+    db: Rdict, bound: bytes, limit: int, skip: bytes | None = None
+) -> list[tuple[bytes, bytes]]:
+    """Up to ``limit`` pairs of ``db`` from its first key, stopping before ``bound``; the key
+    ``skip`` is left out."""
+    chunk: list[tuple[bytes, bytes]] = []
+    if limit <= 0:
+        return chunk
+    for key, value in _items(db):
+        if key >= bound:
+            break
+        if key == skip:
+            continue
+        chunk.append((key, value))
+        if len(chunk) >= limit:
+            break
+    return chunk
+
+
 class RocksTable:
     """A partitioned table of bytes in one RocksDB per partition under ``root``.
 
@@ -136,32 +176,12 @@ class RocksTable:
     ) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` pairs of ``partition`` whose key starts with ``prefix``, in key
         order, strictly after ``after`` when given."""
-        chunk: list[tuple[bytes, bytes]] = []
-        if limit <= 0:
-            return chunk
-        # after + b"\x00" is the least key greater than after, in unsigned byte order.
-        start = prefix if after is None else max(prefix, after + b"\x00")
-        for key, value in _items(self._db(partition), start):
-            if not key.startswith(prefix):
-                break
-            chunk.append((key, value))
-            if len(chunk) >= limit:
-                break
-        return chunk
+        return scan_prefix(self._db(partition), prefix, after, limit)
 
     def scan_until(self, partition: int, bound: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` pairs of ``partition`` from its first key, stopping before
         ``bound``."""
-        chunk: list[tuple[bytes, bytes]] = []
-        if limit <= 0:
-            return chunk
-        for key, value in _items(self._db(partition)):
-            if key >= bound:
-                break
-            chunk.append((key, value))
-            if len(chunk) >= limit:
-                break
-        return chunk
+        return scan_below(self._db(partition), bound, limit)
 
     def close_partition(self, partition: int) -> None:
         """Close ``partition``'s RocksDB (a revoked partition), releasing its lock; its next use

@@ -50,6 +50,7 @@ from rocksdict import WriteBatch
 
 from smartgroups.errors import ChangelogLost
 from smartgroups.worker.batch_table import Layer, Pairs
+from smartgroups.worker.rocks import scan_below, scan_prefix
 
 log = logging.getLogger("smartgroups.edge")
 
@@ -145,35 +146,11 @@ class _Rocks:
     def scan(
         self, partition: int, prefix: bytes, *, after: bytes | None = None, limit: int = 500
     ) -> Pairs:
-        if limit < 1:
-            return []
         db = self.store._db_for_partition(partition)
-        start = max(after + b"\x00", prefix) if after is not None else prefix
-        chunk: Pairs = []
-        for key, value in db.items(from_key=start):
-            if not key.startswith(prefix):
-                break
-            if key == _OFFSET_KEY:
-                continue
-            chunk.append((key, value))
-            if len(chunk) >= limit:
-                break
-        return chunk
+        return scan_prefix(db, prefix, after, limit, skip=_OFFSET_KEY)
 
     def scan_until(self, partition: int, bound: bytes, limit: int) -> Pairs:
-        if limit < 1:
-            return []
-        db = self.store._db_for_partition(partition)
-        chunk: Pairs = []
-        for key, value in db.items():
-            if key >= bound:
-                break
-            if key == _OFFSET_KEY:
-                continue
-            chunk.append((key, value))
-            if len(chunk) >= limit:
-                break
-        return chunk
+        return scan_below(self.store._db_for_partition(partition), bound, limit, skip=_OFFSET_KEY)
 
 
 class PartitionTable:

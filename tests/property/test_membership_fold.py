@@ -126,9 +126,35 @@ ACTIVE_NOW: dict[str, Any] = {
 }
 """Created during a script: changes sooner than the groups already reading its field."""
 
+IDLE: dict[str, Any] = {
+    "type": "group.created",
+    "group_id": "idle",
+    "name": "Not active for 5 days",
+    "kind": "smart",
+    "conditions": {
+        "all": [{"field": "profile.last_active_at", "op": "older_than", "value": {"days": 5}}]
+    },
+}
+"""Created during a script: a member not in it yet may join it sooner than the due instant its
+field has (a backfill that skips that member would leave the later instant)."""
+
+LAPSED: dict[str, Any] = {
+    "type": "group.created",
+    "group_id": "lapsed",
+    "name": "Joined over 10 days ago",
+    "kind": "smart",
+    "conditions": {
+        "all": [{"field": "property.joined", "op": "older_than", "value": {"days": 10}}]
+    },
+}
+"""Created during a script: a member not in it yet may join it later, through a field with no
+due instant yet (a backfill that skips that member would leave it without one)."""
+
 LIFECYCLE: list[dict[str, Any]] = [
     TRIAL,
     ACTIVE_NOW,
+    IDLE,
+    LAPSED,
     {"type": "group.deactivated", "group_id": "trial"},
     {"type": "group.activated", "group_id": "trial"},
     {"type": "group.deleted", "group_id": "trial"},

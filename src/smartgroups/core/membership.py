@@ -143,36 +143,73 @@ def verdict(
     return predicate(member, now)
 
 
-def rescan_can_skip(space: SpaceGroups, group_id: str) -> bool:
-    """Whether a backfill of ``group_id`` may skip members on their stored state at all
-    (:func:`rescan_changes_nothing`): the group exists and reads no time-relative trigger
-    (those set due instants even without a transition, which needs the whole record)."""
-    entry = space.get(group_id)
-    return entry is not None and not entry.time_fields and not space.index.time_fields(group_id)
-
-
 def rescan_changes_nothing(
     state: StoredState, space: SpaceGroups, group_id: str, now: datetime
 ) -> bool:
     """Whether :func:`on_group` for ``group_id`` would leave the stored member as it is.
 
-    True when the group reads no time-relative trigger (those set due instants even without a
-    transition) and its :func:`verdict` is the member's membership now (no transition, hence
-    no cascade). A backfill skips such members without building their records; every other
-    member goes through :func:`on_group`.
+    True when the group's :func:`verdict` is the member's membership now (no transition, hence
+    no cascade) and the member's due instants stay as they are (:func:`_dues_stay`). A backfill
+    skips such members without building their records; every other member goes through
+    :func:`on_group`.
     """
     entry = space.get(group_id)
-    if entry is None or not rescan_can_skip(space, group_id):
+    if entry is None:
         return False
+    snap = state.snapshot()
+    eligible = state.eligible
+    blacklisted = _on(state.blacklist(group_id), entry)
     member = verdict(
         entry,
-        state.snapshot(),
+        snap,
         now,
-        eligible=state.eligible,
+        eligible=eligible,
         static_on=_on(state.static(group_id), entry),
-        blacklisted=_on(state.blacklist(group_id), entry),
+        blacklisted=blacklisted,
     )
-    return member == state.is_member(group_id)
+    if member != state.is_member(group_id):
+        return False
+    evaluated = entry.live and entry.predicate is not None and eligible and not blacklisted
+    return _dues_stay(state, space, entry, snap, now, evaluated=evaluated)
+
+
+def _dues_stay(
+    state: StoredState,
+    space: SpaceGroups,
+    entry: GroupEntry,
+    snap: MemberSnapshot,
+    now: datetime,
+    *,
+    evaluated: bool,
+) -> bool:
+    """Whether :func:`on_group` without a transition leaves the stored due instants as they
+    are: the two steps it takes for a group with time-relative triggers, computed on the
+    stored state.
+
+    * :func:`decide` gives a due instant to a field of the group's triggers that has none when
+      the group was evaluated, the field has a next flip and the group's verdict can change
+      with time (:func:`_ensure_dues`);
+    * :func:`on_group` computes a due instant still to come again (:func:`_reschedule`).
+    """
+    dues = state.dues
+    index = space.index
+    if evaluated and entry.time_fields:
+        needed = any(
+            field not in dues and index.next_flip(field, state.value(field), now) is not None
+            for field in entry.time_fields
+        )
+        conditions = entry.group.conditions
+        assert conditions is not None  # evaluated: a smart group with a predicate
+        if needed and next_change(conditions, snap, now) is not None:
+            return False
+    now_us = _us(now)
+    for field in index.time_fields(entry.group.group_id):
+        at = dues.get(field)
+        if at is not None and at > now_us:
+            due = index.next_flip(field, state.value(field), now)
+            if due is None or _us(due) != at:
+                return False
+    return True
 
 
 # -- one function per kind of input ------------------------------------------------------------

@@ -276,12 +276,7 @@ class MemberRecord:
 
     def value(self, field: str) -> Any:
         """The value of a condition field (``profile.x``, ``property.x``, ``answer.x``) or None."""
-        source, _, key = field.partition(".")
-        if source == "profile":
-            return self.profile.get(key)
-        if source == "property":
-            return self.properties.get(key)
-        return self.answers.get(key) if source == "answer" else None
+        return field_value(self.profile, self.properties, self.answers, field)
 
     # -- inputs --------------------------------------------------------------------------------
     def patch_profile(self, patch: Mapping[str, Any]) -> set[str]:
@@ -484,6 +479,16 @@ class StoredState:
         groups = frozenset(g for g, pair in doc["m"].items() if pair[0])
         return MemberSnapshot(doc["p"], doc["v"], doc["a"], groups)
 
+    @property
+    def dues(self) -> Mapping[str, int]:
+        """The due instants by field, epoch microseconds (:attr:`MemberRecord.dues`)."""
+        return self.doc["d"]  # type: ignore[no-any-return]
+
+    def value(self, field: str) -> Any:
+        """As :meth:`MemberRecord.value`."""
+        doc = self.doc
+        return field_value(doc["p"], doc["v"], doc["a"], field)
+
     def is_member(self, group_id: str) -> bool:
         pair = self.doc["m"].get(group_id)
         return pair is not None and bool(pair[0])
@@ -499,6 +504,21 @@ class StoredState:
     def already_applied(self, source: str, offset: int) -> bool:
         """As :meth:`MemberRecord.already_applied`."""
         return int(self.doc["n"].get(source, -1)) >= offset
+
+
+def field_value(
+    profile: Mapping[str, Any],
+    properties: Mapping[str, Any],
+    answers: Mapping[str, Any],
+    field: str,
+) -> Any:
+    """The value of a condition field (``profile.x``, ``property.x``, ``answer.x``) or None."""
+    source, _, key = field.partition(".")
+    if source == "profile":
+        return profile.get(key)
+    if source == "property":
+        return properties.get(key)
+    return answers.get(key) if source == "answer" else None
 
 
 def _command(stored: Any) -> Command | None:

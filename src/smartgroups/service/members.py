@@ -383,12 +383,9 @@ class MemberService:
         ``rescanned``: the group that ``change`` re-decides (:func:`membership.on_group`). A
         member whose stored state shows the change would leave it as it is
         (:func:`membership.rescan_changes_nothing`) is skipped without building its record:
-        most members of a backfill (counted in ``inputs.noop`` as the full path would). Not
-        for a group with time-relative triggers (:func:`membership.rescan_can_skip`)."""
+        most members of a backfill (counted in ``inputs.noop`` as the full path would)."""
         skip = len(space_prefix(space_id))
         space = self._space(partition, space_id)
-        if rescanned is not None and not membership.rescan_can_skip(space, rescanned):
-            rescanned = None  # a time-relative group: every member through the full decision
         now = self.clock()
         skipped = 0
         for key, raw in chunk:

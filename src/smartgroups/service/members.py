@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,17 @@ from smartgroups.wire.decode import DeadLetter, decode_member_input
 Change = Callable[[MemberRecord, SpaceGroups, datetime], list[Transition]]
 ScanHook = Callable[[int, str, str, bool, int, bool], None]
 """``(partition, space, group_id, first, members_scanned, last)`` of one backfill step."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStep:
+    """What one :meth:`MemberService.step_scans` did: members ``decided``, and of those the
+    ones whose record it ``changed`` (each a record write, its changelog record and its
+    outputs: what the next checkpoint has to deliver; the others were left as they were)."""
+
+    decided: int
+    changed: int
+
 
 _DUE_PREFIX_LEN = 20  # "%019d|"
 
@@ -299,16 +311,17 @@ class MemberService:
         """Whether a scan job has members left to decide."""
         return bool(self.scans)
 
-    async def step_scans(self, budget: int) -> int:
+    async def step_scans(self, budget: int) -> ScanStep:
         """Decide up to ``budget`` members for the scan jobs, oldest job of each partition
-        first; return how many were decided."""
-        done = 0
+        first."""
+        done = changed = 0
         for partition in sorted(self.scans):
             jobs = self.scans[partition]
             while jobs and done < budget:
                 job = min(jobs.values(), key=lambda j: j.offset)
-                decided, finished = await self._scan_job(partition, job, budget - done)
+                decided, written, finished = await self._scan_job(partition, job, budget - done)
                 done += decided
+                changed += written
                 if finished:
                     del jobs[job.key]
                     self.members.delete(partition, job.key)
@@ -316,13 +329,14 @@ class MemberService:
                     self.members.put(partition, job.key, job.dumps())
             if not jobs:
                 del self.scans[partition]
-        return done
+        return ScanStep(done, changed)
 
-    async def _scan_job(self, partition: int, job: ScanJob, limit: int) -> tuple[int, bool]:
-        """Decide up to ``limit`` members of ``job`` from its cursor; (decided, finished)."""
+    async def _scan_job(self, partition: int, job: ScanJob, limit: int) -> tuple[int, int, bool]:
+        """Decide up to ``limit`` members of ``job`` from its cursor; (decided, changed,
+        finished)."""
         if self._space(partition, job.space).get(job.group_id) is None:
             self.stats["scans.abandoned"] += 1
-            return 0, True  # the group is gone (its deletion scanned on its own)
+            return 0, 0, True  # the group is gone (its deletion scanned on its own)
         prefix = space_prefix(job.space)
         chunk = self.members.scan(partition, prefix, after=job.after, limit=limit)
         source = scan_source(partition)
@@ -331,7 +345,7 @@ class MemberService:
         def change(rec: MemberRecord, space: SpaceGroups, now: datetime) -> list[Transition]:
             return membership.on_group(rec, space, effect, group_id, now)
 
-        await self._decide_scanned(
+        changed = await self._decide_scanned(
             partition, job.space, chunk, source, job.offset, change, job.cause, rescanned=group_id
         )
         first, finished = job.after is None, len(chunk) < limit
@@ -339,7 +353,7 @@ class MemberService:
             self.on_scan(partition, job.space, group_id, first, len(chunk), finished)
         if chunk:
             job.after = chunk[-1][0]
-        return len(chunk), finished
+        return len(chunk), changed, finished
 
     # -- time ----------------------------------------------------------------------------------
     async def step_due(self, partition: int, limit: int) -> tuple[int, bool]:
@@ -375,10 +389,10 @@ class MemberService:
         cause: Cause,
         *,
         rescanned: str | None = None,
-    ) -> None:
+    ) -> int:
         """Apply ``change`` to each member of a scanned slice of ``space_id`` (``chunk``: their
         keys and stored records), as input ``offset`` of ``source``; counted in
-        ``scans.members``.
+        ``scans.members``. Returns how many records changed.
 
         ``rescanned``: the group that ``change`` re-decides (:func:`membership.on_group`). A
         member whose stored state shows the change would leave it as it is
@@ -387,7 +401,7 @@ class MemberService:
         skip = len(space_prefix(space_id))
         space = self._space(partition, space_id)
         now = self.clock()
-        skipped = 0
+        skipped = changed = 0
         for key, raw in chunk:
             if rescanned is not None:
                 state = record_codec.stored_state(raw)
@@ -397,11 +411,12 @@ class MemberService:
                     skipped += 1
                     continue
             member_id = key[skip:].decode()
-            await self._apply(
+            changed += await self._apply(
                 partition, space_id, member_id, source, offset, change, cause, raw=raw
             )
         self.stats["scans.members"] += len(chunk)
         self.stats["inputs.noop"] += skipped
+        return changed
 
     async def _decide_due(
         self, partition: int, chunk: list[tuple[bytes, bytes]], source: str, offset: int
@@ -434,7 +449,10 @@ class MemberService:
         *,
         raw: bytes | None = None,
         due_key_done: bytes | None = None,
-    ) -> None:
+    ) -> bool:
+        """Apply one input to one member: decide, write the record, index and due instant,
+        send the outputs. False when it changed nothing (nothing written, nothing sent); a
+        re-delivered input re-sends what it sent (True)."""
         key = member_key(space_id, member_id)
         if raw is None:
             raw = self.members.get(partition, key)
@@ -442,7 +460,7 @@ class MemberService:
         if rec.already_applied(source, offset):
             await self._resend(space_id, member_id, rec, rec.outbox_for(source, offset))
             self.stats["inputs.redelivered"] += 1
-            return
+            return True
         space = self._space(partition, space_id)
         now = self.clock()
         now_ms = epoch_ms(now)
@@ -469,7 +487,7 @@ class MemberService:
         encoded = record_codec.dumps_applied(rec, source, offset, None if outputs else raw)
         if encoded is None:
             self.stats["inputs.noop"] += 1
-            return
+            return False
         self.members.put(partition, key, encoded)
         if self.index is not None and indexed is not None:
             index.update(
@@ -480,6 +498,7 @@ class MemberService:
         for transition in transitions:
             self.stats["transitions." + transition.reason] += 1
         await self._send(space_id, member_id, rec, outputs)
+        return True
 
     def _reschedule(
         self, partition: int, key: bytes, old: int | None, new: int | None, consumed: bytes | None

@@ -58,7 +58,7 @@ class MemberSide(Protocol):
         *,
         raw: bytes | None = None,
         due_key_done: bytes | None = None,
-    ) -> None: ...
+    ) -> bool: ...
 
 
 def outputs(

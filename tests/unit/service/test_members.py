@@ -159,7 +159,7 @@ async def test_a_backfill_interleaves_with_live_inputs_and_survives_a_restart() 
                 bus.read[(topic, partition)] = record.offset + 1
                 await bus.deliver(record)
     assert bus.members.scanning()
-    assert await bus.members.step_scans(50) == 50
+    assert (await bus.members.step_scans(50)).decided == 50
     bus.route()
     # A live update of a member the job has not reached yet, then a "restart".
     bus.event("member-changes", upsert("m199", first_name="Late"))

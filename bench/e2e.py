@@ -470,6 +470,7 @@ class Bench:
         load_s = time.monotonic() - t0
         await asyncio.sleep(2 * WORKER_COMMIT_INTERVAL_S)
         rss_after = procstats.rss_bytes(proc.pid)
+        rocksdb = _rocksdb_mb(proc.stats())
         held = len(load)
         self.log(f"backfill: {held} members loaded in {load_s:.1f}s")
         scanned0 = int(proc.stats().get("scans.members", 0))
@@ -515,6 +516,7 @@ class Bench:
             "rss_mb_before_load": round(rss_before / 2**20, 1),
             "rss_mb_after_load": round(rss_after / 2**20, 1),
             "rss_mb_per_100k_members": round((rss_after - rss_before) / 2**20 * 1e5 / held, 1),
+            "rocksdb_mb_after_load": rocksdb,
             "transitions": stats.get("transitions"),
             "live": live_result.summary(),
         }
@@ -620,6 +622,16 @@ class Bench:
         if "restore" in res:
             res["restore_records_per_s"] = res["restore"]["records_per_s"]
         res["targets"] = targets(res)
+
+
+def _rocksdb_mb(stats: dict[str, Any]) -> dict[str, float]:
+    """The worker's RocksDB memory (``rocksdb.{table}.{kind}`` of ``/stats/``), MiB by kind."""
+    totals: dict[str, float] = {}
+    for key, value in stats.items():
+        if key.startswith("rocksdb."):
+            kind = key.rsplit(".", 1)[1]
+            totals[kind] = totals.get(kind, 0.0) + value / 2**20
+    return {kind: round(mb, 1) for kind, mb in sorted(totals.items())}
 
 
 BACKFILL_CONDITIONS = {

@@ -422,6 +422,25 @@ def test_rocks_keeps_one_database_per_partition_named_after_the_table(tmp_path: 
     assert table.path(3) == tmp_path / "tables" / "members-3.db"
 
 
+def test_rocks_memory_counts_the_open_partitions_memtables(tmp_path: Path) -> None:
+    """What ``/stats/`` shows as ``rocksdb.TABLE.memtables``: it grows with what is written and
+    not yet flushed, over every open partition, and a closed partition no longer counts."""
+    table = RocksTable(tmp_path, "members")
+    assert table.memory() == {"memtables": 0, "block_cache": 0, "table_readers": 0}
+    table.put(0, b"k", b"")
+    empty = table.memory()["memtables"]
+    for i in range(1000):
+        table.put(0, b"a%04d" % i, b"x" * 1000)
+    one = table.memory()["memtables"]
+    assert one >= empty + 1000 * 1000
+    for i in range(1000):
+        table.put(1, b"a%04d" % i, b"x" * 1000)
+    assert table.memory()["memtables"] >= one + 1000 * 1000
+    table.close_partition(1)
+    assert table.memory()["memtables"] == one
+    table.close()
+
+
 def test_rocks_close_partition_releases_only_that_partition(tmp_path: Path) -> None:
     table = RocksTable(tmp_path, "members")
     table.put(0, b"k", b"zero")

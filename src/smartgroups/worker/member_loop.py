@@ -843,6 +843,17 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             log.info("members: ready on partitions %s", sorted(partitions))
 
     # -- health --------------------------------------------------------------------------------
+    def memory(self) -> dict[str, int]:
+        """Bytes RocksDB holds in memory for the member path's tables, by table and kind
+        (``rocksdb.members.memtables``, …; see :meth:`RocksTable.memory`)."""
+        tables = {name: table.base for name, table in self.tables.items()}
+        tables["checkpoints"] = self.checkpoints
+        return {
+            f"rocksdb.{name}.{kind}": size
+            for name, table in tables.items()
+            for kind, size in table.memory().items()
+        }
+
     def not_ready(self) -> str | None:
         """Why the assigned partitions are not all processed now (None when they are)."""
         return "rebalancing" if self.rebalancing or self.ready != self.assigned else None

@@ -59,6 +59,12 @@ def _items(db: Rdict, start: bytes | None = None) -> Iterator[tuple[bytes, bytes
     return cast(Iterator[tuple[bytes, bytes]], db.items(from_key=start))
 
 
+def _property(db: Rdict, name: str) -> int:
+    """An integer property of ``db`` (0 when RocksDB does not know it)."""
+    value = db.property_int_value(name)
+    return int(value) if value is not None else 0
+
+
 def scan_prefix(
     db: Rdict, prefix: bytes, after: bytes | None, limit: int, skip: bytes | None = None
 ) -> list[tuple[bytes, bytes]]:
@@ -111,7 +117,8 @@ class RocksTable:
             raise ValueError(f"table name must be a non-empty file name, got {name!r}")
         self.root = Path(root)
         self.name = name
-        self._options = _options(Cache(BLOCK_CACHE_SIZE))
+        self._cache = Cache(BLOCK_CACHE_SIZE)
+        self._options = _options(self._cache)
         self._dbs: dict[int, Rdict] = {}
 
     def path(self, partition: int) -> Path:
@@ -204,6 +211,17 @@ class RocksTable:
         """Close ``partition``'s RocksDB and delete its files (a damaged one, to be rebuilt)."""
         self.close_partition(partition)
         shutil.rmtree(self.path(partition), ignore_errors=True)
+
+    def memory(self) -> dict[str, int]:
+        """Bytes RocksDB holds in memory for the open partitions: ``memtables`` (written, not
+        yet flushed to files), ``block_cache`` (the table's cache, shared by its partitions) and
+        ``table_readers`` (the open files' indexes and filters)."""
+        dbs = list(self._dbs.values())
+        return {
+            "memtables": sum(_property(db, "rocksdb.cur-size-all-mem-tables") for db in dbs),
+            "block_cache": self._cache.get_usage(),
+            "table_readers": sum(_property(db, "rocksdb.estimate-table-readers-mem") for db in dbs),
+        }
 
     def close(self) -> None:
         """Close every open partition."""

@@ -8,7 +8,9 @@
   :mod:`smartgroups.worker.metrics`). Open like ``/v1/health``: it holds counts and partition
   numbers, never an id or a value.
 * ``GET /stats/`` — counters since start: inputs applied, no-ops, re-delivered, re-routed,
-  dead letters by code, transitions, commands accepted and rejected, scanned members.
+  dead letters by code, transitions, commands accepted and rejected, scanned members; on the
+  batch member path also the bytes RocksDB holds in memory now, by table and kind
+  (``rocksdb.members.memtables``, ``….block_cache``, ``….table_readers``).
 """
 
 from __future__ import annotations
@@ -101,7 +103,10 @@ def register(runtime: Runtime) -> None:
 
     @app.page("/stats/")
     async def stats(web: Any, request: Any) -> Any:
-        return web.json(dict(sorted(runtime.stats.items())))
+        body: dict[str, int] = dict(runtime.stats)
+        if runtime.member_loop is not None:
+            body.update(runtime.member_loop.memory())
+        return web.json(dict(sorted(body.items())))
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -20,7 +20,8 @@ One run, in this order (bench/README.md explains how to read the result):
 4. **Backfill**: a worker loads N members (profiles), then one smart group is created over them;
    members/s until every member was scanned (``scans.members`` of ``/stats/``), with live
    open-loop traffic at ``--backfill-live-share`` of the G = 100 rate meanwhile. RSS per
-   100,000 members held comes from this worker (RSS after the load minus before).
+   100,000 members held comes from this worker: its RSS once idle after the load (a second
+   after the drain) minus its RSS before.
 5. **Restore**: the backfill worker's data directory is deleted and a worker started on it
    restores every member-path partition from the changelogs: records/s over the restores'
    own time (``restore.ms`` of ``/stats/``), and the wall time until the member path is ready.
@@ -64,6 +65,10 @@ PIPE_COMMIT_INTERVAL_S = 1.0
 """How often the faust and quix-streams pipes commit (fewer commits than the worker's favour
 them; the raw pipe commits every 0.1 s so that its one-second drain has commit points)."""
 WORKER_COMMIT_INTERVAL_S = 0.1
+IDLE_AFTER_LOAD_S = 1.0
+"""How long the backfill phase lets its worker idle after the load before it reads the RSS:
+the memory of a worker holding the members, once it gave back what the load's processing
+freed (``smartgroups.worker.heap``: at its first idle fetch wait, 0.2 s)."""
 """The worker's SMARTGROUPS_COMMIT_INTERVAL default: its checkpoints and the definitions
 agent's offset commits."""
 PIPE_COPIES = {"raw": 10, "quix": 4, "faust": 1}
@@ -468,7 +473,7 @@ class Bench:
             self.bootstrap, self.groups_of(prefix), ends, timeout_s=cfg.drain_timeout_s * 2
         )
         load_s = time.monotonic() - t0
-        await asyncio.sleep(2 * WORKER_COMMIT_INTERVAL_S)
+        await asyncio.sleep(IDLE_AFTER_LOAD_S)
         rss_after = procstats.rss_bytes(proc.pid)
         rocksdb = _rocksdb_mb(proc.stats())
         held = len(load)

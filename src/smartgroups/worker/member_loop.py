@@ -84,7 +84,7 @@ from smartgroups.errors import Fenced
 from smartgroups.service.members import MemberService
 from smartgroups.service.ports import Headers, Record, source_name
 from smartgroups.wire.deadletter import DeadLetter
-from smartgroups.worker import crashpoint
+from smartgroups.worker import crashpoint, heap
 from smartgroups.worker.batch_producer import BATCH_BYTES, BatchProducer, Submission
 from smartgroups.worker.batch_table import BatchTable
 from smartgroups.worker.edge import blames_record, record_extra, send_dead_letter
@@ -109,6 +109,9 @@ last."""
 SLICE_SECONDS = 0.01
 """How long one loop turn spends on backfills, and on members due, before fetched inputs get
 their turn again (live latency stays within a batch and a slice or two)."""
+
+IDLE_POLL_MS = 200
+"""How long a fetch waits for records when the loop has nothing else to do."""
 
 DELIVERY_POLL_MS = 1
 """How long a fetch waits for records while a checkpoint is being delivered (then the loop
@@ -171,11 +174,13 @@ def _settle_heap() -> None:
     paused the loop for 50 to 90 ms, the largest latencies the benchmark saw. Frozen, the
     collections while serving walk only what was made since (7 to 47 ms in the same run). The
     cost: a cycle among frozen objects that becomes garbage is freed at the next assignment's
-    collection at the earliest (:func:`gc.unfreeze` first), not before.
+    collection at the earliest (:func:`gc.unfreeze` first), not before. Then the C heap's free
+    memory is returned to the system (:func:`.heap.trim`).
     """
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    heap.trim()  # what the restore read and freed goes back to the system
 
 
 def _checkpoint_key(table: str) -> bytes:
@@ -226,6 +231,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         self.uncommitted = 0  # records processed since the last checkpoint
         self.live = 0  # of those, input records (not backfill or due-time steps)
         self.backfilled = 0  # member records changed by backfills since the last checkpoint
+        self.untrimmed = 0  # records processed since the C heap was last trimmed (heap.trim)
         self.inflight: _InFlight | None = None  # the checkpoint being delivered
         self.awake_at = time.monotonic()  # the pause watch's last turn (see _fence)
         self.paused: float | None = None  # the longest pause seen, once past PAUSE_FENCE_S
@@ -348,7 +354,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             elif self.inflight is not None:
                 wait_ms = DELIVERY_POLL_MS
             else:
-                wait_ms = 0 if self.uncommitted else 200
+                wait_ms = 0 if self.uncommitted else IDLE_POLL_MS
             try:
                 batch = await self.consumer.getmany(timeout_ms=wait_ms, max_records=MAX_RECORDS)
             except asyncio.CancelledError:
@@ -358,6 +364,8 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                     return
                 await self._halt("the member path could not fetch", exc)
                 return
+            if not batch and wait_ms == IDLE_POLL_MS:
+                self._idle()
             async with self.lock:
                 if batch and not await self._batch(batch):
                     return
@@ -415,10 +423,19 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             self.offsets[tp] = messages[-1].offset + 1
             self.uncommitted += len(messages)
             self.live += len(messages)
+            self.untrimmed += len(messages)
             self.rt.metrics.member_inputs(tp.topic)
         self.rt.stats["batches"] += 1
         self.measured.append((batch, started))  # measured when its outputs are delivered
         return True
+
+    def _idle(self) -> None:
+        """A whole fetch wait brought nothing and nothing waits for a checkpoint: return the C
+        heap's free memory to the system if records were processed since the last time
+        (:mod:`.heap`)."""
+        if self.untrimmed >= heap.TRIM_AFTER_RECORDS and heap.trim():
+            self.untrimmed = 0
+            self.rt.stats["heap.trims"] += 1
 
     async def _step_scans(self) -> bool:
         """Decide backfill members for at most :data:`SLICE_SECONDS`, in steps of at most
@@ -428,6 +445,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
             while self.service.scanning():
                 step = await self.service.step_scans(self.rt.settings.scan_chunk)
                 self.uncommitted += step.decided
+                self.untrimmed += step.decided
                 self.backfilled += step.changed
                 if not step.decided or time.monotonic() >= deadline or self._scans_wait():
                     break

@@ -4,7 +4,8 @@ glibc's ``malloc`` keeps memory freed by the process in its arenas, for reuse, i
 returning it: the fetch buffers, record bytes and RocksDB write batches of a burst of inputs
 stay in the worker's RSS after the burst, though free. Measured in the benchmark's backfill
 phase (``bench/README.md``): after loading 100,000 members the main arena held 93 MB, 47 MB of
-them in use; the RSS grew 75.7 MB per 100,000 members, 31.1 MB when trimmed (``malloc_trim``).
+them in use; the RSS grew 75.7 MB per 100,000 members, and 31.8 to 33.8 MB with this module's
+idle trim (``malloc_trim``; two runs and a ``make bench``).
 
 :func:`trim` returns the free pages of every arena (``malloc_trim(0)``): a few milliseconds
 for a heap of about 100 MB, so the member loop calls it only when it is idle (a whole fetch

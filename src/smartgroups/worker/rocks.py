@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Iterator
+from itertools import islice, takewhile
 from pathlib import Path
 from typing import cast
 
@@ -65,25 +66,24 @@ def _property(db: Rdict, name: str) -> int:
     return int(value) if value is not None else 0
 
 
+def _take(
+    pairs: Iterator[tuple[bytes, bytes]], limit: int, skip: bytes | None
+) -> list[tuple[bytes, bytes]]:
+    """The first ``limit`` of ``pairs`` (none when ``limit`` is 0 or less, without reading
+    any), the key ``skip`` left out."""
+    if skip is not None:
+        pairs = (pair for pair in pairs if pair[0] != skip)
+    return list(islice(pairs, max(limit, 0)))
+
+
 def scan_prefix(
     db: Rdict, prefix: bytes, after: bytes | None, limit: int, skip: bytes | None = None
 ) -> list[tuple[bytes, bytes]]:
     """Up to ``limit`` pairs of ``db`` whose key starts with ``prefix``, in key order, strictly
     after ``after`` when given; the key ``skip`` (faust's offset key) is left out."""
-    chunk: list[tuple[bytes, bytes]] = []
-    if limit <= 0:
-        return chunk
     # after + b"\x00" is the least key greater than after, in unsigned byte order.
     start = prefix if after is None else max(prefix, after + b"\x00")
-    for key, value in _items(db, start):
-        if not key.startswith(prefix):
-            break
-        if key == skip:
-            continue
-        chunk.append((key, value))
-        if len(chunk) >= limit:
-            break
-    return chunk
+    return _take(takewhile(lambda pair: pair[0].startswith(prefix), _items(db, start)), limit, skip)
 
 
 def scan_below(
@@ -91,18 +91,7 @@ def scan_below(
 ) -> list[tuple[bytes, bytes]]:
     """Up to ``limit`` pairs of ``db`` from its first key, stopping before ``bound``; the key
     ``skip`` is left out."""
-    chunk: list[tuple[bytes, bytes]] = []
-    if limit <= 0:
-        return chunk
-    for key, value in _items(db):
-        if key >= bound:
-            break
-        if key == skip:
-            continue
-        chunk.append((key, value))
-        if len(chunk) >= limit:
-            break
-    return chunk
+    return _take(takewhile(lambda pair: pair[0] < bound, _items(db)), limit, skip)
 
 
 class RocksTable:

@@ -142,8 +142,9 @@ loop processes live inputs only until the delivery is done, so the next checkpoi
 carries the live inputs' outputs, stays small enough to be delivered quickly. The members a
 backfill decides and leaves as they were do not count: they add nothing to the checkpoint (a
 cap of 1,000 members decided, whatever they changed, held a backfill of a group few members
-join to one round trip per 1,000 members). 1,000 changes instead of 250: backfill 19,850
-against 16,000 members/s, live p99 300 against 210 ms (``docs/decisions.md``)."""
+join to one round trip per 1,000 members). 1,000 changes instead of 250, two runs of each:
+backfill 19,631 and 20,073 against 17,512 and 17,428 members/s, live p99 284 and 312 against
+149 and 164 ms (``docs/decisions.md``)."""
 
 CHECKPOINT_RECORDS = 50_000
 """Records processed since the last checkpoint that force one (bounds the state held in

@@ -136,15 +136,17 @@ STARTUP_WAIT_S = 30.0
 """How long the loop waits at start for the definitions side (faust's consumer and the
 ``catalogs`` recovery) before it consumes anyway (see :meth:`MemberLoop._await_definitions`)."""
 
-BACKFILL_CHANGES_PER_CHECKPOINT = 250
+BACKFILL_CHANGES_PER_CHECKPOINT = 125
 """Member records a backfill changes while a checkpoint is being delivered, at most: then the
 loop processes live inputs only until the delivery is done, so the next checkpoint, which
 carries the live inputs' outputs, stays small enough to be delivered quickly. The members a
 backfill decides and leaves as they were do not count: they add nothing to the checkpoint (a
 cap of 1,000 members decided, whatever they changed, held a backfill of a group few members
-join to one round trip per 1,000 members). 1,000 changes instead of 250, two runs of each:
-backfill 19,631 and 20,073 against 17,512 and 17,428 members/s, live p99 284 and 312 against
-149 and 164 ms (``docs/decisions.md``)."""
+join to one round trip per 1,000 members). Measured on the benchmark's backfill, runs of two
+builds one after the other (``docs/decisions.md``): 125 against 250 changes, backfill 16,133
+and 16,363 against 17,372 and 16,030 members/s, live p99 93 and 104 against 187 and 191 ms;
+60 changes gained nothing on the tail (p99 99 and 140 ms) and cost backfill speed (12,868 and
+15,785 members/s); 1,000 changes: p99 284 and 312 ms."""
 
 CHECKPOINT_RECORDS = 50_000
 """Records processed since the last checkpoint that force one (bounds the state held in

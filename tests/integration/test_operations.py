@@ -139,6 +139,7 @@ def test_metrics_count_the_scenario_and_json_logs_hold_no_value_or_secret(
     assert value(s, "smartgroups_batch_seconds_count") == value(
         s, "smartgroups_batch_records_count"
     )
+    assert value(s, "smartgroups_checkpoint_delivery_seconds_count") >= 1
     lags = {k for k in s if k[0] == "smartgroups_consumer_lag"}
     assert {dict(k[1])["partition"] for k in lags} == {str(p) for p in range(PARTITIONS)}
     assert {dict(k[1])["topic"] for k in lags} >= {"member-changes", "group-changes", "fanout"}

@@ -27,6 +27,7 @@ The contract:
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -46,6 +47,27 @@ class Submission:
     def __init__(self) -> None:
         self.futures: list[asyncio.Future[Any]] = []
         self.tails: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
+        self.handed_at = time.monotonic()
+        self.answered_at: float | None = None
+        """``time.monotonic()`` when the last batch got its answer (None until then)."""
+
+    def add(self, tp: tuple[str, int], future: asyncio.Future[Any], last: int) -> None:
+        """One batch handed over: its delivery ``future`` and the relative offset of its last
+        record."""
+        self.tails[tp] = (future, last)
+        self.futures.append(future)
+        future.add_done_callback(self._answered)
+
+    def _answered(self, _future: asyncio.Future[Any]) -> None:
+        if self.answered_at is None and self.done():
+            self.answered_at = time.monotonic()
+
+    def delivery_seconds(self) -> float | None:
+        """From the hand-over to the last batch's answer (None while one is unanswered; 0.0
+        when there was nothing to send)."""
+        if not self.futures:
+            return 0.0
+        return None if self.answered_at is None else self.answered_at - self.handed_at
 
     def done(self) -> bool:
         """Whether every batch has its answer (delivered or failed)."""
@@ -135,5 +157,4 @@ class BatchProducer:
         # (5 ms on every checkpoint, measured) in case more records join it.
         builder.close()
         future = await self.producer.send_batch(builder, topic, partition=partition)
-        submission.tails[tp] = (future, last)
-        submission.futures.append(future)
+        submission.add(tp, future, last)

@@ -581,6 +581,7 @@ class MemberLoop(Service, ConsumerRebalanceListener):  # type: ignore[misc]
         await inflight.submission.delivered()
         crash("outputs")
         crash("members")
+        self.rt.metrics.checkpoint_delivered(inflight.submission.delivery_seconds())
         for batch, started in inflight.measured:  # latency: input timestamps to delivery
             self.rt.metrics.batch(batch, started)
         for name, table in self.tables.items():

@@ -19,6 +19,9 @@ low-cardinality only: ``topic`` (the contract's name without the prefix; ``fanou
   outputs produced;
 * ``smartgroups_batch_records``, ``smartgroups_batch_seconds`` (histograms): records per member
   batch and its processing time, checkpoint included;
+* ``smartgroups_checkpoint_delivery_seconds`` (histogram): a member checkpoint's outputs and
+  changelog records handed to the producer -> the broker's last acknowledgement of them (the
+  batch member path);
 * ``smartgroups_backfills_in_progress{partition}``, ``smartgroups_backfill_members_scanned``,
   ``smartgroups_backfill_members_total`` (gauges, by partition): the running backfills (scans
   of a space's members), members they decided and will decide in all;
@@ -82,6 +85,8 @@ its result is published)."""
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000)
+DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+"""A checkpoint's delivery is one produce round trip when all is well: milliseconds."""
 
 
 def topic_labels(topology: Topology) -> dict[str, str]:
@@ -263,6 +268,11 @@ class Metrics:
             "smartgroups_batch_seconds", "Member batch processing time, checkpoint included",
             buckets=LATENCY_BUCKETS, registry=registry,
         )  # fmt: skip
+        self.checkpoint_delivery = Histogram(
+            "smartgroups_checkpoint_delivery_seconds",
+            "Member checkpoint handed to the producer to acknowledged by the broker",
+            buckets=DELIVERY_BUCKETS, registry=registry,
+        )  # fmt: skip
         self.backfills_running = Gauge(
             "smartgroups_backfills_in_progress", "Backfills running", ["partition"],
             registry=registry,
@@ -312,6 +322,12 @@ class Metrics:
                 self.latency.observe_ages(now_ms, [m.timestamp for m in messages])
         self.batch_records.observe(size)
         self.batch_seconds.observe(done - started)
+
+    def checkpoint_delivered(self, seconds: float | None) -> None:
+        """A member checkpoint was delivered ``seconds`` after it was handed to the producer
+        (None: not known, nothing observed)."""
+        if seconds is not None:
+            self.checkpoint_delivery.observe(seconds)
 
     # -- scraping --------------------------------------------------------------------------------
     async def refresh(self, consumers: Iterable[Any], owned: Callable[[int], bool]) -> None:

@@ -90,6 +90,16 @@ def test_a_batch_observes_input_records_only_and_its_size_and_time() -> None:
     assert s[("smartgroups_batch_seconds_sum", ())] >= 0.5
 
 
+def test_a_checkpoint_delivery_is_observed_when_known() -> None:
+    metrics = Metrics(TOPOLOGY, Counter())
+    metrics.checkpoint_delivered(0.003)
+    metrics.checkpoint_delivered(None)  # an answer still missing: nothing to observe
+    s = samples(metrics)
+    assert s[("smartgroups_checkpoint_delivery_seconds_count", ())] == 1
+    assert s[("smartgroups_checkpoint_delivery_seconds_bucket", (("le", "0.0025"),))] == 0
+    assert s[("smartgroups_checkpoint_delivery_seconds_bucket", (("le", "0.005"),))] == 1
+
+
 class Members:
     """A members table of one partition: keys ``space:member``."""
 

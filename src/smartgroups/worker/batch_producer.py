@@ -50,16 +50,19 @@ class Submission:
         self.handed_at = time.monotonic()
         self.answered_at: float | None = None
         """``time.monotonic()`` when the last batch got its answer (None until then)."""
+        self._unanswered = 0
 
     def add(self, tp: tuple[str, int], future: asyncio.Future[Any], last: int) -> None:
         """One batch handed over: its delivery ``future`` and the relative offset of its last
         record."""
         self.tails[tp] = (future, last)
         self.futures.append(future)
+        self._unanswered += 1
         future.add_done_callback(self._answered)
 
     def _answered(self, _future: asyncio.Future[Any]) -> None:
-        if self.answered_at is None and self.done():
+        self._unanswered -= 1
+        if not self._unanswered:
             self.answered_at = time.monotonic()
 
     def delivery_seconds(self) -> float | None:

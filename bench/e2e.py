@@ -391,9 +391,7 @@ class Bench:
         )
         peak = procstats.peak_rss_bytes(proc.pid)
         stats = proc.stats()
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
-            spy.wait(timeout=60)
+        _stop_spy(spy)
         proc.stop()
         row = self._record(f"smartgroups_{groups}", rep, drain, peak)
         row["events"] = drain.total - baseline
@@ -494,6 +492,7 @@ class Bench:
             )
         )
         await asyncio.sleep(3.0)
+        spy = self._spy(proc, "worker-backfill")  # the backfill and the live traffic beside it
         group = workload.backfill_group(0, "backfill")
         group.value["conditions"] = BACKFILL_CONDITIONS
         created = time.monotonic()
@@ -506,6 +505,7 @@ class Bench:
                 break
             await asyncio.sleep(0.1)
         elapsed = time.monotonic() - created
+        _stop_spy(spy)
         stop.set()
         live_result = await live
         stats = proc.stats()
@@ -715,6 +715,13 @@ async def _committed(
         await admin.close()
 
 
+def _stop_spy(spy: subprocess.Popen[bytes] | None) -> None:
+    """Stop a py-spy recording (:meth:`Bench._spy`): it writes its file and exits."""
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+
+
 def _free_port() -> int:
     import socket
 
@@ -754,7 +761,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Config]:
     parser.add_argument(
         "--py-spy",
         metavar="DIR",
-        help="record every worker drain with py-spy into DIR (collapsed stacks; bench.flame)",
+        help="record every worker drain, and the backfill, with py-spy into DIR (collapsed "
+        "stacks; python -m bench.flame FILE --budget)",
     )
     args = parser.parse_args(argv)
     values = dict(PROFILES[args.profile])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -28,18 +29,25 @@ def _frame(text: str) -> str:
     return f"{name} ({file})"
 
 
-def load(path: Path, focus: str | None) -> tuple[Counter[str], Counter[str], int]:
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
+def stacks(path: Path, focus: str | None) -> Iterator[tuple[list[str], int]]:
+    """Each stack of the file (its frames as py-spy wrote them, outermost first) with its
+    sample count; only those through a frame whose name contains ``focus``, when given."""
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = [_frame(f) for f in stack.split(";") if f]
-        if focus and not any(focus in f for f in frames):
+        frames = [f for f in stack.split(";") if f]
+        if focus and not any(focus in _frame(f) for f in frames):
             continue
-        n = int(count)
+        yield frames, int(count)
+
+
+def load(path: Path, focus: str | None) -> tuple[Counter[str], Counter[str], int]:
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for raw, n in stacks(path, focus):
+        frames = [_frame(f) for f in raw]
         total += n
         for frame in set(frames):
             inclusive[frame] += n
@@ -89,14 +97,7 @@ def budget(path: Path, focus: str | None) -> tuple[Counter[str], int]:
     apart from decisions)."""
     parts: Counter[str] = Counter()
     total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        frames = [f for f in stack.split(";") if f]
-        if focus and not any(focus in _frame(f) for f in frames):
-            continue
-        n = int(count)
+    for frames, n in stacks(path, focus):
         total += n
         part = PARTS[-1][0]
         for frame in reversed(frames):

@@ -58,6 +58,7 @@ def load(path: Path, focus: str | None) -> tuple[Counter[str], Counter[str], int
 
 _PRODUCER = "producer (batching, aiokafka)"
 _NETWORK = "consumer and network (aiokafka)"
+_OTHER = "event loop, mode, other"
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # (part, frame markers: a frame belongs to the first part one of whose markers it contains)
     (
@@ -71,24 +72,21 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("input decoding (wire, pydantic)", ("smartgroups/wire/", "pydantic/")),
     ("state store (overlay, RocksDB)", ("worker/batch_table.py", "worker/rocks.py")),
     ("changelog records", ("MemberLoop._send_changelog",)),
-    (
-        "producer (batching, aiokafka)",
-        ("batch_producer.py", "aiokafka/producer/", "BatchPublisher"),
-    ),
-    ("consumer and network (aiokafka)", ("aiokafka/",)),
+    (_PRODUCER, ("batch_producer.py", "aiokafka/producer/", "BatchPublisher")),
+    (_NETWORK, ("aiokafka/",)),
     ("definitions side (faust agent)", ("DefinitionsService", "service/definitions.py", "faust/")),
     ("member service glue", ("service/members.py", "service/scans.py", "Record.from_message")),
     ("member loop", ("member_loop.py",)),
-    ("event loop, mode, other", ("",)),
 )
-"""The parts of the path :func:`budget` splits a profile into, innermost first."""
+"""The parts of the path :func:`budget` splits a profile into; a frame with none of their
+markers is the event loop's, mode's or another library's (:data:`_OTHER`)."""
 
 
 def _part(frame: str) -> str:
     for part, markers in PARTS:
         if any(marker in frame for marker in markers):
             return part
-    return PARTS[-1][0]
+    return _OTHER
 
 
 def budget(path: Path, focus: str | None) -> tuple[Counter[str], int]:
@@ -99,11 +97,8 @@ def budget(path: Path, focus: str | None) -> tuple[Counter[str], int]:
     total = 0
     for frames, n in stacks(path, focus):
         total += n
-        part = PARTS[-1][0]
-        for frame in reversed(frames):
-            part = _part(frame)
-            if part != PARTS[-1][0]:
-                break
+        innermost = (_part(frame) for frame in reversed(frames))
+        part = next((found for found in innermost if found != _OTHER), _OTHER)
         if part == _NETWORK and any("aiokafka/producer/" in frame for frame in frames):
             part = _PRODUCER  # the connection's request encoding and writes, for the producer
         parts[part] += n
